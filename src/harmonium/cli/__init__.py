@@ -1,0 +1,1 @@
+"""The ``harmonium`` command line: thin shells over the library."""
