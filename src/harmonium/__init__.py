@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "save": "harmonium.io",
     "load": "harmonium.io",
     "HopfieldNetwork": "harmonium.models.hopfield",
+    "RBM": "harmonium.models.rbm",
 }
 
 __all__ = ["__version__", *_EXPORTS]

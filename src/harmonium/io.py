@@ -35,6 +35,7 @@ _META_KEY = "harmonium"
 # class name written in the file -> "module:attribute" to import on load.
 _CLASSES: dict[str, str] = {
     "HopfieldNetwork": "harmonium.models.hopfield:HopfieldNetwork",
+    "RBM": "harmonium.models.rbm:RBM",
 }
 
 
@@ -152,7 +153,7 @@ def load(path: str | os.PathLike, *, device: torch.device | str | None = None):
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a readable safetensors file ({exc})") from None
     try:
@@ -187,4 +188,6 @@ def load(path: str | os.PathLike, *, device: torch.device | str | None = None):
     try:
         return cls._from_state(state)
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is damaged: its {class_name} state is incomplete ({exc})") from None
+        raise ValueError(
+            f"{path} is damaged: its {class_name} state is incomplete ({exc})"
+        ) from None

@@ -15,7 +15,10 @@ def register(sub) -> None:
     p.add_argument("--out", default="harmonium-demo", help="output folder (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument(
-        "--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        metavar="SECTION",
         help=f"run only these sections ({', '.join(SECTIONS)})",
     )
     p.set_defaults(func=_run)

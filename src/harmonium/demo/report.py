@@ -40,9 +40,7 @@ def write_report(sections, out_dir: Path, title: str = "harmonium demo") -> Path
     """
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts.append(
-        '<p class="summary">'
-        + "<br>".join(html.escape(s.summary) for s in sections)
-        + "</p>"
+        '<p class="summary">' + "<br>".join(html.escape(s.summary) for s in sections) + "</p>"
     )
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")

@@ -1,0 +1,2 @@
+"""Models: RBM, classical / modern Hopfield networks, dense associative memory, DBN,
+general Boltzmann machines."""

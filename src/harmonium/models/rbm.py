@@ -1,0 +1,252 @@
+"""The restricted Boltzmann machine: two unit layers and a weight matrix.
+
+Everything here is written once, generically, over the unit interface of
+:mod:`harmonium.units`:
+
+    E(v, h) = E_vis(v) + E_hid(h) - <v, W h>
+    F(v)    = E_vis(v) - cgf_hid(v W)          (p(v) = exp(-F(v)) / Z)
+    F_h(h)  = E_hid(h) - cgf_vis(h W')          (p(h) = exp(-F_h(h)) / Z)
+
+Layers may have multi-axis unit shapes (categorical units: ``(n, k)``); the weight
+tensor then has shape ``visible.shape + hidden.shape`` and is used flattened.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harmonium._numerics import as_batch, check_positive_int
+from harmonium.units import Bernoulli, Categorical, Gaussian, Spin, Units
+
+__all__ = ["RBM"]
+
+UNIT_TYPES = {cls.__name__: cls for cls in (Bernoulli, Spin, Gaussian, Categorical)}
+
+
+class RBM(nn.Module):
+    """Restricted Boltzmann machine over any two unit layers.
+
+    Parameters
+    ----------
+    visible : Units
+        Visible layer, e.g. ``Bernoulli(784)``, ``Gaussian(64)``, ``Categorical(n, 5)``.
+    hidden : Units
+        Hidden layer, e.g. ``Bernoulli(500)``.
+    weight_std : float
+        Standard deviation of the initial weights (Hinton's guide: 0.01).
+    generator : torch.Generator, optional
+        Source of the initial weights.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter, shape visible.shape + hidden.shape
+        Couplings ``W``; for Bernoulli layers ``(n_visible, n_hidden)``.
+
+    Examples
+    --------
+    >>> from harmonium import RBM
+    >>> from harmonium.units import Bernoulli
+    >>> rbm = RBM(Bernoulli(784), Bernoulli(500))
+    >>> rbm.weight.shape
+    torch.Size([784, 500])
+    """
+
+    def __init__(
+        self,
+        visible: Units,
+        hidden: Units,
+        *,
+        weight_std: float = 0.01,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        for name, layer in (("visible", visible), ("hidden", hidden)):
+            if not isinstance(layer, Units):
+                raise TypeError(
+                    f"{name} must be a unit layer such as harmonium.units.Bernoulli(n), "
+                    f"got {type(layer).__name__}"
+                )
+        self.visible = visible
+        self.hidden = hidden
+        w = torch.randn(
+            *visible.shape, *hidden.shape, generator=generator, dtype=visible.params.dtype
+        )
+        self.weight = nn.Parameter(w * weight_std)
+
+    # ----- shapes ---------------------------------------------------------------------
+    @property
+    def n_visible(self) -> int:
+        return self.visible.n_units
+
+    @property
+    def n_hidden(self) -> int:
+        return self.hidden.n_units
+
+    def _w2d(self) -> torch.Tensor:
+        """Weights as a ``(prod(visible.shape), prod(hidden.shape))`` matrix."""
+        return self.weight.reshape(self.visible.params[0].numel(), -1)
+
+    def extra_repr(self) -> str:
+        return f"weight: {tuple(self.weight.shape)}"
+
+    # ----- fields and energies --------------------------------------------------------
+    def inputs_h_from_v(self, v: torch.Tensor) -> torch.Tensor:
+        """Hidden input field ``v W``, (batch, *visible.shape) -> (batch, *hidden.shape)."""
+        return (v.flatten(1) @ self._w2d()).view(v.shape[0], *self.hidden.shape)
+
+    def inputs_v_from_h(self, h: torch.Tensor) -> torch.Tensor:
+        """Visible input field ``h W'``, (batch, *hidden.shape) -> (batch, *visible.shape)."""
+        return (h.flatten(1) @ self._w2d().T).view(h.shape[0], *self.visible.shape)
+
+    def interaction_energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``-<v, W h>`` per sample, shape (batch,)."""
+        return -(self.inputs_h_from_v(v).flatten(1) * h.flatten(1)).sum(1)
+
+    def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Joint energy ``E(v, h)``, shape (batch,)."""
+        return self.visible.energy(v) + self.hidden.energy(h) + self.interaction_energy(v, h)
+
+    def free_energy(self, v) -> torch.Tensor:
+        """Free energy of visible states, ``F(v) = -log sum_h exp(-E(v, h))``.
+
+        Parameters
+        ----------
+        v : array-like, shape (batch, *visible.shape)
+
+        Returns
+        -------
+        torch.Tensor, shape (batch,)
+            ``p(v) = exp(-F(v)) / Z``; lower is more probable (an anomaly score).
+        """
+        return self.free_energy_visible(self.check_visible(v))
+
+    def free_energy_visible(self, v: torch.Tensor) -> torch.Tensor:
+        """:meth:`free_energy` without input validation (for inner loops), shape (batch,)."""
+        return self.visible.energy(v) - self.hidden.cgf(self.inputs_h_from_v(v))
+
+    def free_energy_hidden(self, h: torch.Tensor) -> torch.Tensor:
+        """Free energy of hidden states, ``-log sum_v exp(-E(v, h))``, shape (batch,)."""
+        return self.hidden.energy(h) - self.visible.cgf(self.inputs_v_from_h(h))
+
+    # ----- conditionals ---------------------------------------------------------------
+    def mean_h_from_v(self, v: torch.Tensor) -> torch.Tensor:
+        """``E[h | v]``, shape (batch, *hidden.shape)."""
+        return self.hidden.mean_from_inputs(self.inputs_h_from_v(v))
+
+    def sample_h_from_v(self, v: torch.Tensor, *, generator=None) -> torch.Tensor:
+        """Draw ``h ~ p(h | v)``, shape (batch, *hidden.shape)."""
+        return self.hidden.sample_from_inputs(self.inputs_h_from_v(v), generator=generator)
+
+    def mean_v_from_h(self, h: torch.Tensor) -> torch.Tensor:
+        """``E[v | h]``, shape (batch, *visible.shape)."""
+        return self.visible.mean_from_inputs(self.inputs_v_from_h(h))
+
+    def sample_v_from_h(self, h: torch.Tensor, *, generator=None) -> torch.Tensor:
+        """Draw ``v ~ p(v | h)``, shape (batch, *visible.shape)."""
+        return self.visible.sample_from_inputs(self.inputs_v_from_h(h), generator=generator)
+
+    @torch.no_grad()
+    def gibbs(self, v: torch.Tensor, steps: int = 1, *, generator=None) -> torch.Tensor:
+        """Run ``steps`` block-Gibbs sweeps ``v -> h -> v``.
+
+        Parameters
+        ----------
+        v : torch.Tensor, shape (batch, *visible.shape)
+            Initial visible states.
+        steps : int
+            Number of sweeps (>= 1).
+        generator : torch.Generator, optional
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, *visible.shape)
+        """
+        steps = check_positive_int(steps, "steps")
+        for _ in range(steps):
+            v = self.sample_v_from_h(
+                self.sample_h_from_v(v, generator=generator), generator=generator
+            )
+        return v
+
+    # ----- derived models -------------------------------------------------------------
+    def scaled(self, beta: float) -> RBM:
+        """The RBM with energy ``beta * E(v, h)`` (inverse temperature; detached copy)."""
+        return self._assemble(
+            self.visible.scaled(beta), self.hidden.scaled(beta), self.weight.detach() * beta
+        )
+
+    def annealed_from(self, base_visible: Units, beta: float) -> RBM:
+        """The AIS path model ``exp(-(1 - beta) E_base(v) - beta E(v, h))`` (detached).
+
+        ``base_visible`` is a visible layer of the same type (the independent-units
+        base-rate model); at ``beta = 0`` hidden units are free and independent.
+        """
+        return self._assemble(
+            self.visible.mixed(base_visible, beta),
+            self.hidden.scaled(beta),
+            self.weight.detach() * beta,
+        )
+
+    @staticmethod
+    def _assemble(
+        visible: Units, hidden: Units, weight: torch.Tensor, *, requires_grad: bool = False
+    ) -> RBM:
+        rbm = RBM.__new__(RBM)
+        nn.Module.__init__(rbm)
+        rbm.visible, rbm.hidden = visible, hidden
+        rbm.weight = nn.Parameter(weight, requires_grad=requires_grad)
+        return rbm
+
+    def project_(self) -> None:
+        """Move parameters back into their valid domains (after an optimiser step)."""
+        self.visible.project_()
+        self.hidden.project_()
+
+    # ----- validation -----------------------------------------------------------------
+    def check_visible(self, v, name: str = "v") -> torch.Tensor:
+        """Validate visible states and return them as a tensor on the model's device.
+
+        Raises ``ValueError`` for a wrong shape, NaN/inf or values outside the visible
+        units' support; ``TypeError`` for non-numeric input.
+        """
+        return self._check_layer(v, self.visible, name)
+
+    def check_hidden(self, h, name: str = "h") -> torch.Tensor:
+        """Validate hidden states like :meth:`check_visible`."""
+        return self._check_layer(h, self.hidden, name)
+
+    def _check_layer(self, x, layer: Units, name: str) -> torch.Tensor:
+        p = layer.params
+        if len(layer.shape) == 1:
+            x = as_batch(x, name, n_features=layer.shape[0], dtype=p.dtype, device=p.device)
+        else:
+            if not isinstance(x, torch.Tensor):
+                x = torch.as_tensor(x)
+            x = x.to(dtype=p.dtype, device=p.device)
+            if tuple(x.shape[1:]) != layer.shape or x.shape[0] == 0:
+                raise ValueError(
+                    f"{name} must have shape (n_samples, {', '.join(map(str, layer.shape))}) "
+                    f"with n_samples >= 1, got {tuple(x.shape)}"
+                )
+            if not torch.isfinite(x).all():
+                raise ValueError(f"{name} contains NaN or infinite values")
+        return layer.check_support(x, name)
+
+    # ----- saving ---------------------------------------------------------------------
+    def _to_state(self) -> dict:
+        return {
+            "visible": {"type": type(self.visible).__name__, "params": self.visible.params},
+            "hidden": {"type": type(self.hidden).__name__, "params": self.hidden.params},
+            "weight": self.weight,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict) -> RBM:
+        layers = []
+        for name in ("visible", "hidden"):
+            kind = state[name]["type"]
+            if kind not in UNIT_TYPES:
+                raise ValueError(f"unknown unit type {kind!r} for the {name} layer")
+            layers.append(UNIT_TYPES[kind].from_params(state[name]["params"]))
+        return cls._assemble(*layers, state["weight"], requires_grad=True)

@@ -1,0 +1,49 @@
+"""Shared machinery of the two-state units (Bernoulli {0,1} and Spin {-1,+1})."""
+
+from __future__ import annotations
+
+import torch
+
+from harmonium._numerics import check_positive_int
+from harmonium.units.base import Units
+
+
+class _TwoState(Units):
+    """Units with two states ``low < high``; subclasses fix the states."""
+
+    low: float
+    high: float
+
+    def __init__(self, n: int):
+        n = check_positive_int(n, "n")
+        super().__init__((n,), torch.zeros(1, n))
+
+    def _field(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.bias + inputs
+
+    def sample_from_inputs(self, inputs, *, generator=None):
+        p_high = self._p_high(self._field(inputs))
+        u = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype, device=p_high.device)
+        return torch.where(u < p_high, self.high, self.low).to(p_high.dtype)
+
+    def mode_from_inputs(self, inputs):
+        field = self._field(inputs)
+        return torch.where(field >= 0, self.high, self.low).to(field.dtype)
+
+    def check_support(self, x, name="x"):
+        if not ((x == self.low) | (x == self.high)).all():
+            bad = x[(x != self.low) & (x != self.high)].flatten()[0].item()
+            raise ValueError(
+                f"{name} must contain only {self.low:g} and {self.high:g} for "
+                f"{type(self).__name__} units, found {bad!r}"
+            )
+        return x
+
+    def n_states_per_unit(self) -> int:
+        return 2
+
+    def states_from_indices(self, idx):
+        values = torch.tensor(
+            [self.low, self.high], dtype=self.params.dtype, device=self.params.device
+        )
+        return values[idx]

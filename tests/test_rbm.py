@@ -1,0 +1,173 @@
+"""The generic RBM against brute-force enumeration of both layers."""
+
+import pytest
+import torch
+
+import harmonium
+from harmonium import RBM
+from harmonium.partition import log_likelihood_exact, log_partition_exact
+from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+
+
+def _rbm(visible, hidden, seed=0, scale=0.5):
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM(visible, hidden, weight_std=scale, generator=g).double()
+    with torch.no_grad():
+        for layer in (rbm.visible, rbm.hidden):
+            layer.params[0].copy_(torch.randn(layer.shape, generator=g))
+    return rbm
+
+
+PAIRS = {
+    "bernoulli-bernoulli": lambda: _rbm(Bernoulli(5), Bernoulli(4)),
+    "spin-bernoulli": lambda: _rbm(Spin(4), Bernoulli(5)),
+    "categorical-spin": lambda: _rbm(Categorical(3, 3), Spin(3)),
+    "bernoulli-categorical": lambda: _rbm(Bernoulli(4), Categorical(2, 3)),
+}
+
+
+def _all(layer):
+    return torch.cat(list(layer.enumerate_states()))
+
+
+def _joint_energy_table(rbm):
+    v, h = _all(rbm.visible), _all(rbm.hidden)
+    nv, nh = len(v), len(h)
+    vv = v.repeat_interleave(nh, 0)
+    hh = h.repeat(nv, *([1] * (h.ndim - 1)))
+    return v, h, rbm.energy(vv, hh).view(nv, nh)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_free_energy_and_log_z_match_enumeration(pair):
+    rbm = PAIRS[pair]()
+    v, _, energy = _joint_energy_table(rbm)
+    with torch.no_grad():
+        torch.testing.assert_close(rbm.free_energy(v), -torch.logsumexp(-energy, 1))
+        torch.testing.assert_close(log_partition_exact(rbm), torch.logsumexp(-energy.flatten(), 0))
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_conditional_means_match_enumeration(pair):
+    rbm = PAIRS[pair]()
+    v, h, energy = _joint_energy_table(rbm)
+    with torch.no_grad():
+        p_h_given_v = torch.softmax(-energy, 1)  # (nv, nh)
+        expected_h = torch.einsum("vh,h...->v...", p_h_given_v, h)
+        torch.testing.assert_close(rbm.mean_h_from_v(v), expected_h)
+        p_v_given_h = torch.softmax(-energy, 0)
+        expected_v = torch.einsum("vh,v...->h...", p_v_given_h, v)
+        torch.testing.assert_close(rbm.mean_v_from_h(h), expected_v)
+
+
+def test_gaussian_visible_free_energy_matches_quadrature():
+    rbm = _rbm(Gaussian(1), Bernoulli(3))
+    with torch.no_grad():
+        rbm.visible.params[1] = 2.0
+        x = torch.linspace(-30, 30, 200001, dtype=torch.float64)[:, None]
+        log_z = torch.logsumexp(-rbm.free_energy(x), 0) + torch.log(x[1, 0] - x[0, 0])
+        torch.testing.assert_close(log_partition_exact(rbm), log_z, rtol=1e-7, atol=1e-7)
+
+
+def test_log_likelihood_exact_sums_to_one():
+    rbm = PAIRS["bernoulli-bernoulli"]()
+    v = _all(rbm.visible)
+    with torch.no_grad():
+        log_p = -rbm.free_energy(v) - log_partition_exact(rbm)
+        assert torch.logsumexp(log_p, 0).item() == pytest.approx(0.0, abs=1e-10)
+        assert log_likelihood_exact(rbm, v[:3]).item() == pytest.approx(log_p[:3].mean().item())
+
+
+@pytest.mark.parametrize("pair", ["bernoulli-bernoulli", "categorical-spin"])
+def test_gibbs_leaves_exact_distribution_invariant(pair):
+    """Chains started exactly from p(v) (by enumeration) must not drift."""
+    rbm = PAIRS[pair]()
+    v = _all(rbm.visible)
+    with torch.no_grad():
+        p = torch.softmax(-rbm.free_energy(v), 0)
+        g = torch.Generator().manual_seed(4)
+        n = 60000
+        idx = torch.multinomial(p, n, replacement=True, generator=g)
+        chains = rbm.gibbs(v[idx], steps=3, generator=g)
+        # map every chain state back to its index in the enumeration
+        match = (chains.flatten(1)[:, None, :] == v.flatten(1)[None]).all(-1)
+        counts = match.double().sum(0)
+        expected = n * p
+        chi2 = ((counts - expected) ** 2 / expected).sum().item()
+        dof = len(v) - 1
+        # chi-square with dof degrees of freedom: mean dof, sd sqrt(2 dof); 5 sd margin
+        assert chi2 < dof + 5 * (2 * dof) ** 0.5
+
+
+def test_scaled_rbm_is_tempered():
+    rbm = PAIRS["spin-bernoulli"]()
+    _, _, energy = _joint_energy_table(rbm)
+    _, _, energy_hot = _joint_energy_table(rbm.scaled(0.4))
+    torch.testing.assert_close(energy_hot, 0.4 * energy)
+
+
+def test_annealed_path_endpoints():
+    rbm = PAIRS["bernoulli-bernoulli"]()
+    base = Bernoulli(5).double()
+    with torch.no_grad():
+        base.params.fill_(0.3)
+        v = _all(rbm.visible)
+        at_one = rbm.annealed_from(base, 1.0)
+        torch.testing.assert_close(at_one.free_energy(v), rbm.free_energy(v))
+        at_zero = rbm.annealed_from(base, 0.0)
+        # independent units: log Z = n_v softplus(0.3) + n_h log 2
+        expected = 5 * torch.nn.functional.softplus(
+            torch.tensor(0.3, dtype=torch.float64)
+        ) + 4 * torch.log(torch.tensor(2.0, dtype=torch.float64))
+        torch.testing.assert_close(log_partition_exact(at_zero), expected)
+
+
+def test_save_load_round_trip(tmp_path):
+    rbm = PAIRS["categorical-spin"]()
+    path = harmonium.save(rbm, tmp_path / "m.safetensors")
+    loaded = harmonium.load(path)
+    assert type(loaded.visible) is Categorical and type(loaded.hidden) is Spin
+    v = _all(rbm.visible)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.free_energy(v), rbm.free_energy(v))
+    assert loaded.weight.requires_grad
+
+
+def test_float32_default_and_module_moves():
+    rbm = RBM(Bernoulli(6), Gaussian(3))
+    assert rbm.weight.dtype == torch.float32 and rbm.weight.shape == (6, 3)
+    assert {n for n, _ in rbm.named_parameters()} == {"weight", "visible.params", "hidden.params"}
+    assert rbm.double().visible.bias.dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("bad", "err", "match"),
+    [
+        ([[0.0, 1.0, 1.0]], ValueError, "5 features"),
+        ([[0.0, 1.0, 1.0, 0.5, 0.0]], ValueError, "only 0 and 1"),
+        ([[0.0, 1.0, float("nan"), 0.0, 0.0]], ValueError, "NaN"),
+        (torch.zeros(0, 5), ValueError, "empty"),
+        ([["a", "b", "c", "d", "e"]], TypeError, "numeric"),
+    ],
+)
+def test_free_energy_rejects_bad_input(bad, err, match):
+    rbm = PAIRS["bernoulli-bernoulli"]()
+    with pytest.raises(err, match=match):
+        rbm.free_energy(bad)
+
+
+def test_categorical_visible_shape_error():
+    rbm = PAIRS["categorical-spin"]()
+    with pytest.raises(ValueError, match=r"\(n_samples, 3, 3\)"):
+        rbm.free_energy(torch.zeros(2, 3, 2))
+
+
+def test_log_partition_exact_refuses_large_layers():
+    rbm = RBM(Gaussian(3), Bernoulli(30))
+    with pytest.raises(ValueError, match="ais"):
+        log_partition_exact(rbm)
+
+
+def test_rbm_rejects_non_unit_layers():
+    with pytest.raises(TypeError, match="unit layer"):
+        RBM(5, Bernoulli(3))
