@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     "load": "harmonium.io",
     "HopfieldNetwork": "harmonium.models.hopfield",
     "RBM": "harmonium.models.rbm",
+    "ModernHopfield": "harmonium.models.modern_hopfield",
+    "DenseAssociativeMemory": "harmonium.models.dense",
 }
 
 __all__ = ["__version__", *_EXPORTS]

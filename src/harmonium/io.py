@@ -36,6 +36,8 @@ _META_KEY = "harmonium"
 _CLASSES: dict[str, str] = {
     "HopfieldNetwork": "harmonium.models.hopfield:HopfieldNetwork",
     "RBM": "harmonium.models.rbm:RBM",
+    "ModernHopfield": "harmonium.models.modern_hopfield:ModernHopfield",
+    "DenseAssociativeMemory": "harmonium.models.dense:DenseAssociativeMemory",
 }
 
 
