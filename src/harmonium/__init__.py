@@ -18,6 +18,8 @@ _EXPORTS: dict[str, str] = {
     "RBM": "harmonium.models.rbm",
     "ModernHopfield": "harmonium.models.modern_hopfield",
     "DenseAssociativeMemory": "harmonium.models.dense",
+    "BoltzmannMachine": "harmonium.models.boltzmann",
+    "fit_boltzmann": "harmonium.training.boltzmann",
 }
 
 __all__ = ["__version__", *_EXPORTS]

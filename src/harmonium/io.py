@@ -38,6 +38,7 @@ _CLASSES: dict[str, str] = {
     "RBM": "harmonium.models.rbm:RBM",
     "ModernHopfield": "harmonium.models.modern_hopfield:ModernHopfield",
     "DenseAssociativeMemory": "harmonium.models.dense:DenseAssociativeMemory",
+    "BoltzmannMachine": "harmonium.models.boltzmann:BoltzmannMachine",
 }
 
 

@@ -1,0 +1,543 @@
+"""The general Boltzmann machine (Ackley, Hinton and Sejnowski 1985).
+
+``n = n_visible + n_hidden`` two-state units (binary {0, 1} or spin {-1, +1}); the first
+``n_visible`` are visible. Any pair of units may be coupled, inside or across the two
+groups; the couplings ``W`` are symmetric with a zero diagonal, and the machine is at
+temperature ``T``:
+
+    E(x) = -1/2 x'Wx - b'x,        p(x) = exp(-E(x) / T) / Z
+
+(the Hopfield convention of ``docs/math.md``). Unit ``i`` given all the others is a
+two-state unit with field ``h_i = (xW + b)_i``: ``p(x_i = high) = sigmoid((high - low)
+h_i / T)``, i.e. ``sigmoid(h_i / T)`` for binary and ``sigmoid(2 h_i / T)`` for spin units.
+
+Which pairs may be coupled is the ``connectivity`` mask (default: all pairs). Units that
+share no coupling are conditionally independent, so Gibbs sampling updates them together:
+the mask is greedily graph-coloured once, and a sweep updates one colour class at a time.
+A fully connected machine has one unit per class (sequential Gibbs); the connectivity of
+an RBM (:meth:`BoltzmannMachine.from_rbm`) has two classes (block Gibbs).
+
+At ``T = 0`` a sweep sets every unit to its most probable state (``sign(h_i)`` for spin
+units, ties to +1): the asynchronous dynamics of a Hopfield network
+(:meth:`BoltzmannMachine.from_hopfield`).
+
+Training (the Ackley-Hinton-Sejnowski rule with persistent chains) is in
+:mod:`harmonium.training.boltzmann`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from harmonium._numerics import as_batch, check_positive_int
+from harmonium.units import Bernoulli, Spin
+
+__all__ = ["MAX_EXACT_UNITS", "BoltzmannMachine"]
+
+UNIT_TYPES = {"binary": Bernoulli, "spin": Spin}
+MAX_EXACT_UNITS = 24  # enumeration limit of log Z (2**24 states)
+_CHUNK = 2**16  # states per enumeration chunk
+
+
+def _check_temperature(value, name: str = "temperature", allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    ok = value >= 0 if allow_zero else value > 0
+    if not (ok and math.isfinite(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _colour_classes(mask: np.ndarray) -> list[np.ndarray]:
+    """Greedy colouring of the coupling graph: lists of mutually uncoupled units."""
+    n = mask.shape[0]
+    colour = np.full(n, -1)
+    for i in range(n):
+        used = set(colour[mask[i]].tolist())
+        c = 0
+        while c in used:
+            c += 1
+        colour[i] = c
+    return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
+
+
+class BoltzmannMachine(nn.Module):
+    """Boltzmann machine with symmetric couplings between all (allowed) pairs of units.
+
+    Parameters
+    ----------
+    n_visible : int
+        Number of visible units (>= 1).
+    n_hidden : int
+        Number of hidden units (>= 0). With none, the machine models the visible units
+        directly (a stochastic Hopfield network).
+    units : {"binary", "spin"}
+        States {0, 1} or {-1, +1} for every unit.
+    temperature : float
+        ``T > 0``: ``p(x)`` is proportional to ``exp(-E(x) / T)``.
+    connectivity : array-like of bool, shape (n, n), optional
+        Which pairs may be coupled (symmetric, False on the diagonal); default all
+        pairs. Couplings outside the mask stay zero, also during training.
+    weight_std : float
+        Standard deviation of the initial couplings.
+    generator : torch.Generator, optional
+        Source of the initial couplings.
+    dtype : torch.dtype
+        Parameter dtype (float32 by default).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter, shape (n, n)
+        Couplings ``W`` (symmetric, zero diagonal, zero outside ``connectivity``).
+    bias : torch.Tensor, shape (n,)
+        Biases ``b`` (a view of the units' parameters).
+    connectivity : torch.Tensor of bool, shape (n, n)
+    blocks : list of torch.Tensor
+        The colour classes: index tensors of units that Gibbs updates together.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from harmonium import BoltzmannMachine
+    >>> bm = BoltzmannMachine(6, 4, generator=torch.Generator().manual_seed(0))
+    >>> x = bm.sample(5, sweeps=10, generator=torch.Generator().manual_seed(1))
+    >>> x.shape
+    torch.Size([5, 10])
+    """
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int = 0,
+        units: str = "binary",
+        temperature: float = 1.0,
+        *,
+        connectivity=None,
+        weight_std: float = 0.01,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.n_visible = check_positive_int(n_visible, "n_visible")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden", minimum=0)
+        if units not in UNIT_TYPES:
+            raise ValueError(f"units must be one of {tuple(UNIT_TYPES)}, got {units!r}")
+        self.unit_type = units
+        self.temperature = _check_temperature(temperature)
+        n = self.n_units
+        self.layer = UNIT_TYPES[units](n).to(dtype)
+        self.register_buffer("connectivity", self._check_connectivity(connectivity, n))
+        w = torch.randn(n, n, generator=generator, dtype=dtype) * weight_std
+        w = torch.triu(w, diagonal=1)
+        self.weight = nn.Parameter((w + w.T) * self.connectivity)
+        self.blocks = [
+            torch.from_numpy(c) for c in _colour_classes(self.connectivity.cpu().numpy())
+        ]
+
+    @staticmethod
+    def _check_connectivity(mask, n: int) -> torch.Tensor:
+        if mask is None:
+            return ~torch.eye(n, dtype=torch.bool)
+        mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        if mask.shape != (n, n):
+            raise ValueError(f"connectivity must have shape ({n}, {n}), got {tuple(mask.shape)}")
+        if mask.dtype != torch.bool:
+            if not ((mask == 0) | (mask == 1)).all():
+                raise ValueError("connectivity must be a boolean (0/1) matrix")
+            mask = mask.bool()
+        if not torch.equal(mask, mask.T):
+            raise ValueError("connectivity must be symmetric")
+        if mask.diagonal().any():
+            raise ValueError("connectivity must be False on the diagonal (no self-couplings)")
+        return mask.cpu()
+
+    # ----- shapes and views -----------------------------------------------------------
+    @property
+    def n_units(self) -> int:
+        """Total number of units ``n_visible + n_hidden``."""
+        return self.n_visible + self.n_hidden
+
+    @property
+    def bias(self) -> torch.Tensor:
+        """Biases ``b``, shape (n,)."""
+        return self.layer.bias
+
+    @property
+    def visible_units(self) -> torch.Tensor:
+        """Indices ``0 .. n_visible - 1`` of the visible units."""
+        return torch.arange(self.n_visible)
+
+    @property
+    def hidden_units(self) -> torch.Tensor:
+        """Indices ``n_visible .. n - 1`` of the hidden units."""
+        return torch.arange(self.n_visible, self.n_units)
+
+    @property
+    def _low_high(self) -> tuple[float, float]:
+        return self.layer.low, self.layer.high
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
+            f"units={self.unit_type!r}, temperature={self.temperature:g}"
+        )
+
+    # ----- validation -----------------------------------------------------------------
+    def _check(self, x, name: str, width: int) -> torch.Tensor:
+        p = self.weight
+        x = as_batch(x, name, n_features=width, dtype=p.dtype, device=p.device, allow_1d=True)
+        return self.layer.check_support(x, name)
+
+    def check_states(self, x, name: str = "x") -> torch.Tensor:
+        """Validate full states (n_samples, n) or (n,) and return them as a tensor."""
+        return self._check(x, name, self.n_units)
+
+    def check_visible(self, v, name: str = "v") -> torch.Tensor:
+        """Validate visible states (n_samples, n_visible) or (n_visible,)."""
+        return self._check(v, name, self.n_visible)
+
+    # ----- energy ---------------------------------------------------------------------
+    def energy_unchecked(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`energy` without input validation (for inner loops), shape (batch,)."""
+        return -0.5 * ((x @ self.weight) * x).sum(1) - x @ self.bias
+
+    def energy(self, x) -> torch.Tensor:
+        """Energy ``E(x) = -1/2 x'Wx - b'x`` of full states.
+
+        Parameters
+        ----------
+        x : array-like, shape (batch, n) or (n,)
+
+        Returns
+        -------
+        torch.Tensor, shape (batch,)
+            ``p(x)`` is proportional to ``exp(-E(x) / T)``.
+        """
+        return self.energy_unchecked(self.check_states(x))
+
+    def fields(self, x) -> torch.Tensor:
+        """Local fields ``h = xW + b`` of full states (batch, n), shape (batch, n)."""
+        return self.check_states(x) @ self.weight + self.bias
+
+    # ----- Gibbs sampling -------------------------------------------------------------
+    def _update(self, field, temperature, generator):
+        low, high = self._low_high
+        if temperature == 0:
+            return torch.where(field >= 0, high, low).to(field.dtype)
+        p_high = torch.sigmoid((high - low) * field / temperature)
+        u = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype,
+                       device=p_high.device)
+        return torch.where(u < p_high, high, low).to(p_high.dtype)
+
+    def _indices(self, value, name: str) -> torch.Tensor:
+        idx = torch.as_tensor(value)
+        if idx.ndim != 1 or idx.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"{name} must be a 1-D integer sequence of unit indices")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.n_units):
+            raise ValueError(f"{name} must hold unit indices in [0, {self.n_units})")
+        return idx.cpu()
+
+    def _schedule(self, free, order) -> list[torch.Tensor]:
+        """The blocks of units one sweep updates, in order."""
+        dev = self.weight.device
+        if order is not None:
+            return [i.reshape(1).to(dev) for i in self._indices(order, "order")]
+        if free is None:
+            return [b.to(dev) for b in self.blocks]
+        keep = torch.zeros(self.n_units, dtype=torch.bool)
+        keep[self._indices(free, "free")] = True
+        blocks = [b[keep[b]] for b in self.blocks]
+        return [b.to(dev) for b in blocks if b.numel()]
+
+    @torch.no_grad()
+    def gibbs_unchecked(self, x, sweeps=1, *, free=None, order=None, temperature=None,
+                        generator=None):
+        """:meth:`gibbs` without input validation; updates ``x`` in place and returns it."""
+        temperature = self.temperature if temperature is None else temperature
+        schedule = self._schedule(free, order)
+        w, b = self.weight, self.bias
+        h = x @ w + b
+        for _ in range(sweeps):
+            for block in schedule:
+                new = self._update(h[:, block], temperature, generator)
+                change = new - x[:, block]
+                x[:, block] = new
+                h += change @ w[block]
+        return x
+
+    def gibbs(
+        self,
+        x,
+        sweeps: int = 1,
+        *,
+        free=None,
+        order=None,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Gibbs sweeps: resample each unit from its conditional given all the others.
+
+        Parameters
+        ----------
+        x : array-like, shape (batch, n)
+            Initial states of ``batch`` independent chains (not modified).
+        sweeps : int
+            Number of sweeps over the units (>= 1).
+        free : sequence of int, optional
+            Units to resample (default all); the others stay clamped, e.g.
+            ``free=bm.hidden_units`` samples the hidden units given the visible ones.
+        order : 1-D integer tensor, optional
+            Update these units one at a time in this order in every sweep (overrides the
+            colour blocks; indices may repeat). Default: the colour classes in turn.
+        temperature : float, optional
+            Sampling temperature (default the machine's ``T``); ``0`` sets each unit to
+            its most probable state (ties to ``high``): deterministic descent of E.
+        generator : torch.Generator, optional
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, n)
+        """
+        sweeps = check_positive_int(sweeps, "sweeps")
+        if temperature is not None:
+            temperature = _check_temperature(temperature, allow_zero=True)
+        x = self.check_states(x).clone()
+        return self.gibbs_unchecked(x, sweeps, free=free, order=order,
+                                    temperature=temperature, generator=generator)
+
+    def random_states(self, n_samples: int, *, generator=None) -> torch.Tensor:
+        """Uniformly random states, shape (n_samples, n)."""
+        n_samples = check_positive_int(n_samples, "n_samples")
+        low, high = self._low_high
+        bits = torch.randint(0, 2, (n_samples, self.n_units), generator=generator)
+        return (low + (high - low) * bits).to(self.weight)
+
+    def sample(
+        self,
+        n_samples: int,
+        sweeps: int = 100,
+        *,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Run ``n_samples`` chains from uniform random states for ``sweeps`` sweeps.
+
+        Returns
+        -------
+        torch.Tensor, shape (n_samples, n)
+            Full states (visible first).
+        """
+        x = self.random_states(n_samples, generator=generator)
+        sweeps = check_positive_int(sweeps, "sweeps")
+        if temperature is not None:
+            temperature = _check_temperature(temperature, allow_zero=True)
+        return self.gibbs_unchecked(x, sweeps, temperature=temperature, generator=generator)
+
+    @torch.no_grad()
+    def mean_field(self, v, steps: int = 10, *, damping: float = 0.5) -> torch.Tensor:
+        """Mean-field posterior of the hidden units given visible states.
+
+        Iterates ``mu <- damping mu + (1 - damping) E[x_h | field(v, mu)]`` from
+        ``E[x_h | v]`` with the hidden-hidden fields of the current means (the naive
+        mean-field fixed point of Salakhutdinov and Hinton 2009).
+
+        Parameters
+        ----------
+        v : array-like, shape (batch, n_visible)
+        steps : int
+            Number of fixed-point iterations (>= 1).
+        damping : float
+            In [0, 1).
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, n_hidden)
+        """
+        v = self.check_visible(v)
+        steps = check_positive_int(steps, "steps")
+        if not (isinstance(damping, (int, float)) and 0 <= damping < 1):
+            raise ValueError(f"damping must be in [0, 1), got {damping!r}")
+        return self.mean_field_unchecked(v, steps, damping)
+
+    def mean_field_unchecked(self, v, steps=10, damping=0.5):
+        """:meth:`mean_field` without input validation."""
+        nv = self.n_visible
+        low, high = self._low_high
+        w = self.weight
+        base = v @ w[:nv, nv:] + self.bias[nv:]
+        mu = torch.zeros_like(base)
+        for step in range(steps):
+            field = base + mu @ w[nv:, nv:]
+            new = low + (high - low) * torch.sigmoid((high - low) * field / self.temperature)
+            mu = new if step == 0 else damping * mu + (1 - damping) * new
+        return mu
+
+    # ----- exact enumeration ----------------------------------------------------------
+    def _all_states(self, n: int):
+        """Yield every state of ``n`` units in chunks of shape (<= 2**16, n)."""
+        low, high = self._low_high
+        bit = torch.arange(n, device=self.weight.device)
+        for start in range(0, 2**n, _CHUNK):
+            idx = torch.arange(start, min(start + _CHUNK, 2**n), device=self.weight.device)
+            bits = (idx[:, None] >> bit) & 1
+            yield (low + (high - low) * bits).to(self.weight.dtype)
+
+    @torch.no_grad()
+    def log_partition_exact(self) -> torch.Tensor:
+        """``log Z = log sum_x exp(-E(x) / T)`` by enumerating all ``2**n`` states.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar in the model's dtype.
+
+        Raises
+        ------
+        ValueError
+            With more than 24 units.
+        """
+        if self.n_units > MAX_EXACT_UNITS:
+            raise ValueError(
+                f"exact log Z enumerates 2**n states and is limited to n <= "
+                f"{MAX_EXACT_UNITS} units; this machine has {self.n_units}"
+            )
+        t = self.temperature
+        parts = [torch.logsumexp(-self.energy_unchecked(x) / t, 0)
+                 for x in self._all_states(self.n_units)]
+        return torch.logsumexp(torch.stack(parts), 0)
+
+    @torch.no_grad()
+    def free_energy(self, v) -> torch.Tensor:
+        """``F(v) = -log sum_h exp(-E(v, h) / T)`` by enumerating the hidden states.
+
+        Parameters
+        ----------
+        v : array-like, shape (batch, n_visible)
+
+        Returns
+        -------
+        torch.Tensor, shape (batch,)
+            ``p(v) = exp(-F(v)) / Z``.
+        """
+        v = self.check_visible(v)
+        if self.n_hidden > MAX_EXACT_UNITS:
+            raise ValueError(
+                f"the exact free energy enumerates 2**n_hidden states and is limited to "
+                f"{MAX_EXACT_UNITS} hidden units; this machine has {self.n_hidden}"
+            )
+        nv, t, w, b = self.n_visible, self.temperature, self.weight, self.bias
+        e_v = -0.5 * ((v @ w[:nv, :nv]) * v).sum(1) - v @ b[:nv]
+        if self.n_hidden == 0:
+            return e_v / t
+        field = v @ w[:nv, nv:] + b[nv:]  # (batch, n_hidden)
+        parts = []
+        for h in self._all_states(self.n_hidden):
+            e_h = -0.5 * ((h @ w[nv:, nv:]) * h).sum(1)  # (m,)
+            parts.append(torch.logsumexp(-(e_h - field @ h.T) / t, 1))
+        return e_v / t - torch.logsumexp(torch.stack(parts, 1), 1)
+
+    @torch.no_grad()
+    def log_likelihood_exact(self, v, log_z: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean ``log p(v)`` over the rows of ``v`` (nats), exactly.
+
+        Parameters
+        ----------
+        v : array-like, shape (batch, n_visible)
+        log_z : torch.Tensor, optional
+            A precomputed :meth:`log_partition_exact`.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar.
+        """
+        f = self.free_energy(v)
+        if log_z is None:
+            log_z = self.log_partition_exact()
+        return (-f).mean() - log_z
+
+    # ----- bridges ----------------------------------------------------------------------
+    @classmethod
+    def from_hopfield(cls, net, temperature: float = 1.0) -> BoltzmannMachine:
+        """The Boltzmann machine with a Hopfield network's weights and biases.
+
+        Spin units, no hidden units, the same energy ``-1/2 x'Wx - b'x``. At
+        ``temperature -> 0`` (``gibbs(..., temperature=0)``) a Gibbs sweep in a given
+        unit order is the network's asynchronous update in that order.
+
+        Parameters
+        ----------
+        net : harmonium.HopfieldNetwork
+        temperature : float
+            ``T > 0`` of the stochastic network.
+        """
+        weight, bias = getattr(net, "weight", None), getattr(net, "bias", None)
+        if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)):
+            raise TypeError(f"expected a HopfieldNetwork, got {type(net).__name__}")
+        d = weight.shape[0]
+        bm = cls(d, 0, "spin", temperature, weight_std=0.0, dtype=weight.dtype)
+        with torch.no_grad():
+            bm.weight.copy_(weight)
+            bm.weight.fill_diagonal_(0)
+            bm.layer.params[0].copy_(bias)
+        return bm.to(weight.device)
+
+    @classmethod
+    def from_rbm(cls, rbm) -> BoltzmannMachine:
+        """The RBM as a Boltzmann machine with the lateral couplings removed.
+
+        Both layers must be Bernoulli (binary) or both Spin. Visible units come first;
+        the connectivity is bipartite, so Gibbs sampling alternates two blocks, and
+        ``free_energy``/``log_partition_exact`` equal the RBM's.
+
+        Parameters
+        ----------
+        rbm : harmonium.RBM
+        """
+        kinds = {Bernoulli: "binary", Spin: "spin"}
+        vis, hid = type(getattr(rbm, "visible", None)), type(getattr(rbm, "hidden", None))
+        if vis not in kinds or vis is not hid:
+            raise TypeError(
+                "from_rbm needs an RBM whose layers are both Bernoulli or both Spin, got "
+                f"{vis.__name__} and {hid.__name__}"
+            )
+        nv, nh = rbm.n_visible, rbm.n_hidden
+        mask = torch.zeros(nv + nh, nv + nh, dtype=torch.bool)
+        mask[:nv, nv:] = True
+        mask[nv:, :nv] = True
+        w = rbm.weight.detach()
+        bm = cls(nv, nh, kinds[vis], connectivity=mask, weight_std=0.0, dtype=w.dtype)
+        with torch.no_grad():
+            bm.weight[:nv, nv:] = w
+            bm.weight[nv:, :nv] = w.T
+            bm.layer.params[0].copy_(torch.cat([rbm.visible.bias, rbm.hidden.bias]))
+        return bm.to(w.device)
+
+    # ----- saving ---------------------------------------------------------------------
+    def _to_state(self) -> dict:
+        return {
+            "n_visible": self.n_visible,
+            "n_hidden": self.n_hidden,
+            "units": self.unit_type,
+            "temperature": self.temperature,
+            "weight": self.weight,
+            "bias": self.bias,
+            "connectivity": self.connectivity,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict) -> BoltzmannMachine:
+        w = state["weight"]
+        bm = cls(state["n_visible"], state["n_hidden"], state["units"], state["temperature"],
+                 connectivity=state["connectivity"], weight_std=0.0, dtype=w.dtype)
+        if w.shape != bm.weight.shape or state["bias"].shape != bm.bias.shape:
+            raise TypeError(f"weights of shape {tuple(w.shape)} do not fit {bm.n_units} units")
+        with torch.no_grad():
+            bm.weight.copy_(w)
+            bm.layer.params[0].copy_(state["bias"])
+        return bm.to(w.device)
