@@ -1,0 +1,1 @@
+"""User-level operations on trained models: generation, inpainting (and more)."""

@@ -1,0 +1,139 @@
+"""Negative-phase estimators for RBM training: contrastive divergence and persistent CD.
+
+The training-method protocol
+----------------------------
+:func:`harmonium.fit` asks a method for *negative-phase visible samples* once per
+mini-batch; everything else (the free-energy gradient, the optimiser, checkpoints) is
+the fit loop's job. A method is any object with three methods:
+
+``negative(rbm, v_data, inputs_h, *, generator) -> v_model``
+    ``v_data`` is the mini-batch, shape ``(batch, *visible.shape)``; ``inputs_h`` is its
+    hidden input field ``rbm.inputs_h_from_v(v_data)``, shape ``(batch, *hidden.shape)``,
+    already computed by the fit loop (reuse it instead of repeating the matrix
+    product). Return visible samples from (an approximation of) the model, shape
+    ``(n_model, *visible.shape)``, any ``n_model >= 1``, detached, on the model's
+    device and dtype. Called under ``torch.no_grad()``; all randomness must come from
+    ``generator``.
+``state_dict() -> dict``
+    The method's persistent state (chains), a dict of tensors and JSON values, saved
+    in checkpoints. Stateless methods return ``{}``.
+``load_state_dict(state) -> None``
+    Restore what :meth:`state_dict` returned (resuming bit for bit).
+
+Optionally, ``adjust_gradients(rbm) -> None`` is called after the log-likelihood
+gradient has been written into ``.grad`` and before the penalties and the optimiser
+step (a method may transform the gradient there, e.g. centering).
+
+Methods are validated and bound to a model lazily (persistent chains are created on the
+first call), so one object describes a method and carries its chains.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harmonium._numerics import check_positive_int
+
+__all__ = ["CD", "PCD"]
+
+
+class CD:
+    """Contrastive divergence CD-k (Hinton 2002).
+
+    The negative sample is ``k`` block-Gibbs sweeps started at the data: the first
+    hidden sample is drawn from the data's own hidden field, so CD-1 costs one
+    ``v -> h -> v`` sweep on top of the positive phase.
+
+    Parameters
+    ----------
+    k : int
+        Number of Gibbs sweeps (>= 1).
+
+    Examples
+    --------
+    >>> from harmonium import CD
+    >>> CD(1)
+    CD(k=1)
+    """
+
+    def __init__(self, k: int = 1):
+        self.k = check_positive_int(k, "k")
+
+    def __repr__(self) -> str:
+        return f"CD(k={self.k})"
+
+    @torch.no_grad()
+    def negative(self, rbm, v_data, inputs_h, *, generator=None):
+        """``k`` Gibbs sweeps from the data; shape ``(batch, *visible.shape)``."""
+        h = rbm.hidden.sample_from_inputs(inputs_h, generator=generator)
+        v = rbm.sample_v_from_h(h, generator=generator)
+        for _ in range(self.k - 1):
+            v = rbm.sample_v_from_h(rbm.sample_h_from_v(v, generator=generator), generator=generator)
+        return v
+
+    def state_dict(self) -> dict:
+        """CD keeps no state between mini-batches: ``{}``."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to restore (accepts the empty dict of :meth:`state_dict`)."""
+        if state:
+            raise ValueError(f"CD has no state to load, got keys {sorted(state)}")
+
+
+class PCD:
+    """Persistent contrastive divergence (Tieleman 2008).
+
+    ``n_chains`` fantasy particles persist across mini-batches; each call advances
+    them by ``k`` block-Gibbs sweeps under the current parameters and returns them.
+    The chains start from independent draws of the visible units' bias-only
+    distribution on the first call (or from :meth:`load_state_dict`).
+
+    Parameters
+    ----------
+    n_chains : int, optional
+        Number of persistent chains (default: the mini-batch size of the first call).
+    k : int
+        Gibbs sweeps per parameter update (>= 1).
+
+    Attributes
+    ----------
+    chains : torch.Tensor or None, shape (n_chains, *visible.shape)
+        The current fantasy particles.
+    """
+
+    def __init__(self, n_chains: int | None = None, k: int = 1):
+        self.n_chains = None if n_chains is None else check_positive_int(n_chains, "n_chains")
+        self.k = check_positive_int(k, "k")
+        self.chains: torch.Tensor | None = None
+
+    def __repr__(self) -> str:
+        return f"PCD(n_chains={self.n_chains}, k={self.k})"
+
+    @torch.no_grad()
+    def negative(self, rbm, v_data, inputs_h, *, generator=None):
+        """Advance the persistent chains by ``k`` sweeps; shape ``(n_chains, *visible.shape)``."""
+        v, p = self.chains, rbm.visible.params
+        if v is None or tuple(v.shape[1:]) != rbm.visible.shape:
+            n = v_data.shape[0] if self.n_chains is None else self.n_chains
+            zeros = torch.zeros((n, *rbm.visible.shape), dtype=p.dtype, device=p.device)
+            v = rbm.visible.sample_from_inputs(zeros, generator=generator)
+        elif v.device != p.device or v.dtype != p.dtype:
+            v = v.to(device=p.device, dtype=p.dtype)
+        for _ in range(self.k):
+            v = rbm.sample_v_from_h(rbm.sample_h_from_v(v, generator=generator), generator=generator)
+        self.chains = v
+        return v
+
+    def state_dict(self) -> dict:
+        """``{"chains": tensor}`` once chains exist, else ``{}``."""
+        return {} if self.chains is None else {"chains": self.chains}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore chains saved by :meth:`state_dict`."""
+        chains = state.get("chains")
+        if chains is not None and not isinstance(chains, torch.Tensor):
+            raise TypeError(f"PCD chains must be a tensor, got {type(chains).__name__}")
+        self.chains = None if chains is None else chains.clone()
+        if chains is not None:
+            self.n_chains = chains.shape[0]
