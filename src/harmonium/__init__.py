@@ -20,6 +20,10 @@ _EXPORTS: dict[str, str] = {
     "DenseAssociativeMemory": "harmonium.models.dense",
     "BoltzmannMachine": "harmonium.models.boltzmann",
     "fit_boltzmann": "harmonium.training.boltzmann",
+    "DBN": "harmonium.models.dbn",
+    "dream": "harmonium.models.dbn",
+    "fit_greedy": "harmonium.training.greedy",
+    "fine_tune": "harmonium.training.finetune",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -39,6 +39,7 @@ _CLASSES: dict[str, str] = {
     "ModernHopfield": "harmonium.models.modern_hopfield:ModernHopfield",
     "DenseAssociativeMemory": "harmonium.models.dense:DenseAssociativeMemory",
     "BoltzmannMachine": "harmonium.models.boltzmann:BoltzmannMachine",
+    "DBN": "harmonium.models.dbn:DBN",
 }
 
 
