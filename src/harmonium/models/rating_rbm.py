@@ -1,0 +1,195 @@
+"""Softmax-visible RBM over sparse rating data (Salakhutdinov, Mnih and Hinton 2007).
+
+The model is a plain :class:`harmonium.RBM` with ``Categorical(n_units, k)`` visible
+units (one per item, k rating levels) and ``Bernoulli(n_hidden)`` hidden units; its
+weight has shape ``(n_units, k, n_hidden)``. Each *case* (a user, or an item for the
+transposed I-RBM) observes only the units it rated. Unrated units are *absent*: they
+add nothing to the energy, the hidden input or the gradient, and the negative phase
+reconstructs only the rated units. This is the generic RBM restricted to the rated
+units of each case (equivalently, an unrated unit is an all-zero one-hot row).
+
+A batch of cases is stored sparsely as a :class:`RatingBatch` of ``nnz`` triples
+``(case, unit, level)``; every operation gathers the weight rows of the rated units
+(index-based), so memory is ``O(nnz * k * n_hidden)`` per batch and never
+``O(n_cases * n_units * k)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from harmonium.models.rbm import RBM
+from harmonium.units import Bernoulli, Categorical
+
+__all__ = [
+    "RatingBatch",
+    "cd_loss",
+    "free_energy",
+    "hidden_inputs",
+    "make_rating_rbm",
+    "rating_probabilities",
+    "sample_levels",
+    "visible_fields",
+]
+
+# elements of the gathered (rows, k, n_hidden) weight block processed at once
+_CHUNK_ELEMENTS = 2**22
+
+
+class RatingBatch(NamedTuple):
+    """Ratings of ``n_cases`` cases as flat index triples.
+
+    Attributes
+    ----------
+    n_cases : int
+        Number of cases (users, or items for the I-RBM) in the batch.
+    case : torch.LongTensor, shape (nnz,)
+        Position of the case in the batch, in ``[0, n_cases)``.
+    unit : torch.LongTensor, shape (nnz,)
+        Visible unit (the rated item, or user) in ``[0, n_units)``.
+    level : torch.LongTensor, shape (nnz,)
+        Rating level in ``[0, k)``.
+    """
+
+    n_cases: int
+    case: torch.Tensor
+    unit: torch.Tensor
+    level: torch.Tensor
+
+
+def make_rating_rbm(
+    n_units: int,
+    n_levels: int,
+    n_hidden: int,
+    *,
+    weight_std: float = 0.01,
+    generator: torch.Generator | None = None,
+) -> RBM:
+    """A fresh RBM with ``Categorical(n_units, n_levels)`` visible and ``Bernoulli(n_hidden)``.
+
+    Returns
+    -------
+    harmonium.RBM
+        ``weight`` of shape ``(n_units, n_levels, n_hidden)``, zero biases.
+    """
+    return RBM(
+        Categorical(n_units, n_levels),
+        Bernoulli(n_hidden),
+        weight_std=weight_std,
+        generator=generator,
+    )
+
+
+def _rows(rbm: RBM, unit: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    return unit * rbm.visible.n_categories + level
+
+
+def hidden_inputs(rbm: RBM, batch: RatingBatch) -> torch.Tensor:
+    """Input field to the hidden units from the rated units only.
+
+    ``I[b] = sum over rated (i, s) of case b of W[i, s, :]`` (the hidden bias is not
+    included: the hidden layer adds it).
+
+    Returns
+    -------
+    torch.Tensor, shape (n_cases, n_hidden)
+    """
+    w = rbm.weight.reshape(-1, rbm.n_hidden)
+    gathered = w.index_select(0, _rows(rbm, batch.unit, batch.level))
+    out = torch.zeros(batch.n_cases, rbm.n_hidden, dtype=w.dtype, device=w.device)
+    return out.index_add(0, batch.case, gathered)
+
+
+def visible_fields(rbm: RBM, h: torch.Tensor, case: torch.Tensor, unit: torch.Tensor):
+    """Logits of the softmax of each queried unit given hidden states.
+
+    ``logits[m, s] = b[unit_m, s] + sum_j W[unit_m, s, j] h[case_m, j]``.
+
+    Parameters
+    ----------
+    rbm : harmonium.RBM
+        A rating RBM (see :func:`make_rating_rbm`).
+    h : torch.Tensor, shape (n_cases, n_hidden)
+        Hidden states or probabilities of the cases.
+    case, unit : torch.LongTensor, shape (m,)
+        Which case's hidden vector and which visible unit each query uses.
+
+    Returns
+    -------
+    torch.Tensor, shape (m, k)
+    """
+    k, n_hidden = rbm.visible.n_categories, rbm.n_hidden
+    step = max(1, _CHUNK_ELEMENTS // (k * n_hidden))
+    parts = []
+    for start in range(0, unit.shape[0], step):
+        u, c = unit[start : start + step], case[start : start + step]
+        w = rbm.weight.index_select(0, u)  # (m, k, n_hidden)
+        parts.append(torch.bmm(w, h.index_select(0, c).unsqueeze(2)).squeeze(2))
+    inputs = torch.cat(parts) if parts else h.new_zeros(0, k)
+    return rbm.visible.bias.index_select(0, unit) + inputs
+
+
+def rating_probabilities(rbm: RBM, h: torch.Tensor, case: torch.Tensor, unit: torch.Tensor):
+    """``p(v_unit = s | h[case])`` for each query, shape (m, k) (rows sum to one)."""
+    return torch.softmax(visible_fields(rbm, h, case, unit), dim=-1)
+
+
+def sample_levels(
+    rbm: RBM, h: torch.Tensor, batch: RatingBatch, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Reconstruct the rated units of each case: draw ``s ~ p(v_i | h)``, shape (nnz,).
+
+    Only the units present in ``batch`` are sampled (the paper's negative phase).
+    """
+    logits = visible_fields(rbm, h, batch.case, batch.unit)
+    layer = Categorical.from_params(logits.new_zeros(1, *logits.shape), requires_grad=False)
+    return layer.sample_from_inputs(logits.unsqueeze(0), generator=generator)[0].argmax(-1)
+
+
+def free_energy(rbm: RBM, batch: RatingBatch) -> torch.Tensor:
+    """Free energy of each case over its rated units only.
+
+    ``F(v) = -sum_rated b[i, s] - cgf_hid(sum_rated W[i, s, :])``; equals the generic
+    RBM's free energy with every unrated unit removed (or set to an all-zero row).
+
+    Returns
+    -------
+    torch.Tensor, shape (n_cases,)
+    """
+    return _free_energy(rbm, batch, hidden_inputs(rbm, batch))
+
+
+def _free_energy(rbm: RBM, batch: RatingBatch, field: torch.Tensor) -> torch.Tensor:
+    bias = rbm.visible.bias.reshape(-1).index_select(0, _rows(rbm, batch.unit, batch.level))
+    visible = torch.zeros(batch.n_cases, dtype=bias.dtype, device=bias.device)
+    return -visible.index_add(0, batch.case, bias) - rbm.hidden.cgf(field)
+
+
+def cd_loss(
+    rbm: RBM, batch: RatingBatch, steps: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Surrogate loss whose gradient is the CD-``steps`` estimate, averaged over cases.
+
+    ``mean_b F(v_b) - mean_b F(v'_b)`` with ``v'`` the reconstruction after ``steps``
+    block-Gibbs sweeps restricted to the rated units (not differentiated through), so
+    ``d loss / d theta = <dE/dtheta>_data - <dE/dtheta>_recon`` with hidden
+    probabilities at both ends: descending it is CD learning.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (its value is not a likelihood).
+    """
+    field = hidden_inputs(rbm, batch)
+    f_data = _free_energy(rbm, batch, field)
+    with torch.no_grad():
+        field, level = field.detach(), batch.level
+        for step in range(steps):
+            if step:
+                field = hidden_inputs(rbm, batch._replace(level=level))
+            h = rbm.hidden.sample_from_inputs(field, generator=generator)
+            level = sample_levels(rbm, h, batch, generator=generator)
+    f_recon = free_energy(rbm, batch._replace(level=level))
+    return (f_data - f_recon).mean()
