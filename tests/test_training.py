@@ -63,7 +63,8 @@ def test_cd1_estimate_matches_its_exact_expectation():
         p_v_h = torch.softmax(-energy, 0).T
         idx = (data * 2 ** torch.arange(5, -1, -1, dtype=data.dtype)).sum(1).long()
         weights = (p_h_v[idx] @ p_v_h).mean(0)
-    expected = _grads(rbm, rbm.free_energy_visible(data).mean() - weights @ rbm.free_energy_visible(v))
+    loss = rbm.free_energy_visible(data).mean() - weights @ rbm.free_energy_visible(v)
+    expected = _grads(rbm, loss)
     repeats = 2000
     estimate = _estimate(rbm, data, CD(1), repeats)
     # Monte-Carlo error of a mean of 80000 terms bounded by |W| <= 1 per entry

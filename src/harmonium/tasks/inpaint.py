@@ -39,8 +39,9 @@ def inpaint(
     """Sample (or mean-field) the unobserved visible units given the observed ones.
 
     Observed units (``mask`` True) are clamped to ``v``; the others start from the
-    visible units' bias-only distribution (its mean with ``mean_field``) and follow ``steps`` sweeps of
-    ``h ~ p(h | v)``, ``v_free ~ p(v_free | h)``: a Gibbs chain whose stationary law is
+    visible units' bias-only distribution (its mean with ``mean_field``) and follow
+    ``steps`` sweeps of ``h ~ p(h | v)``, ``v_free ~ p(v_free | h)``: a Gibbs chain whose
+    stationary law is
     ``p(v_free | v_observed)``. With ``mean_field`` the sweeps use conditional means
     instead of samples (deterministic; returns probabilities for the free units).
 
@@ -83,6 +84,7 @@ def inpaint(
         if mean_field:
             new = rbm.mean_v_from_h(rbm.mean_h_from_v(cur))
         else:
-            new = rbm.sample_v_from_h(rbm.sample_h_from_v(cur, generator=generator), generator=generator)
+            h = rbm.sample_h_from_v(cur, generator=generator)
+            new = rbm.sample_v_from_h(h, generator=generator)
         cur = torch.where(m, clamped, new)
     return cur

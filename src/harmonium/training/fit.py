@@ -78,7 +78,7 @@ def _make_optimizer(rbm, optimizer, lr: float, momentum: float) -> torch.optim.O
 
 
 def _make_scheduler(scheduler, optimizer):
-    if scheduler is None or hasattr(scheduler, "step") and hasattr(scheduler, "state_dict"):
+    if scheduler is None or (hasattr(scheduler, "step") and hasattr(scheduler, "state_dict")):
         return scheduler
     if callable(scheduler):
         return scheduler(optimizer)
@@ -130,9 +130,8 @@ def _restore(path, rbm, method, optimizer, scheduler, generator) -> tuple[int, H
             param.copy_(saved)
     method.load_state_dict(ckpt["method"]["state"])
     opt = ckpt["optimizer"]
-    optimizer.load_state_dict(
-        {"state": {int(k): v for k, v in opt["state"].items()}, "param_groups": opt["param_groups"]}
-    )
+    state = {int(k): v for k, v in opt["state"].items()}
+    optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
     if scheduler is not None and ckpt["scheduler"] is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
     generator.set_state(ckpt["generator"])
@@ -289,8 +288,6 @@ def fit(
                 v = x.index_select(0, perm[s : s + batch_size])
                 compute_gradients(rbm, v, method, generator=generator, sparsity=penalty)
                 if adjust is not None:
-                    adjust(rbm)
-                if adjust is not None:  # e.g. Centered: centered gradients
                     adjust(rbm)
                 if weight_decay:
                     weight.grad.add_(weight.detach(), alpha=weight_decay)

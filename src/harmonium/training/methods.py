@@ -68,7 +68,8 @@ class CD:
         h = rbm.hidden.sample_from_inputs(inputs_h, generator=generator)
         v = rbm.sample_v_from_h(h, generator=generator)
         for _ in range(self.k - 1):
-            v = rbm.sample_v_from_h(rbm.sample_h_from_v(v, generator=generator), generator=generator)
+            h = rbm.sample_h_from_v(v, generator=generator)
+            v = rbm.sample_v_from_h(h, generator=generator)
         return v
 
     def state_dict(self) -> dict:
@@ -121,7 +122,8 @@ class PCD:
         elif v.device != p.device or v.dtype != p.dtype:
             v = v.to(device=p.device, dtype=p.dtype)
         for _ in range(self.k):
-            v = rbm.sample_v_from_h(rbm.sample_h_from_v(v, generator=generator), generator=generator)
+            h = rbm.sample_h_from_v(v, generator=generator)
+            v = rbm.sample_v_from_h(h, generator=generator)
         self.chains = v
         return v
 
