@@ -20,8 +20,8 @@ random order (one permutation per sweep, shared by the batch), exactly like
 :class:`harmonium.HopfieldNetwork`, with the overlaps ``X s`` of every probe kept up to
 date after each flip.
 
-Numerics: polynomial interactions are evaluated in float64, where all terms are
-integers and exact while ``m d^n < 2^53``. The exponential interaction never forms
+Numerics: dynamics and energies are evaluated in float64; polynomial terms are
+integers there and exact while ``m d^n < 2^53``. The exponential interaction never forms
 ``exp(x)`` of an overlap (``exp(784)`` overflows): :meth:`DenseAssociativeMemory.energy`
 reports ``-log(-E) = -logsumexp(X s)``, a monotone transform of E, and energy
 differences are differences of log-sum-exps.
@@ -115,11 +115,10 @@ class DenseAssociativeMemory(nn.Module):
         return check_spin(t, name)
 
     def _work(self) -> tuple[torch.Tensor, torch.dtype]:
-        """Stored patterns in the working dtype (float64 for polynomials)."""
+        """Stored patterns in the working dtype, float64 (exact integer overlaps)."""
         if self.n_stored == 0:
             raise ValueError("the memory is empty: call store(patterns) first")
-        dtype = torch.float64 if self.interaction == "polynomial" else self.patterns.dtype
-        return self.patterns.to(dtype), dtype
+        return self.patterns.to(torch.float64), torch.float64
 
     # ------------------------------------------------------------------ storage
     def store(self, patterns) -> DenseAssociativeMemory:
@@ -138,8 +137,8 @@ class DenseAssociativeMemory(nn.Module):
         x, dtype = self._work()
         h = self._spins(states, "states").to(dtype) @ x.T
         if self.interaction == "exponential":
-            return -torch.logsumexp(h, dim=1)
-        return -h.pow(self.degree).sum(1)
+            return (-torch.logsumexp(h, dim=1)).to(self.patterns.dtype)
+        return (-h.pow(self.degree).sum(1)).to(self.patterns.dtype)
 
     def energy_gaps(self, states) -> torch.Tensor:
         """Energy cost of setting each unit to -1 rather than +1, all units at once.
@@ -158,37 +157,36 @@ class DenseAssociativeMemory(nn.Module):
         """
         x, dtype = self._work()
         s = self._spins(states, "states").to(dtype)
-        return self._gaps(s, s @ x.T, x)
+        return self._gaps(s, s @ x.T, x).to(self.patterns.dtype)
 
     def _gaps(self, s, h, x):
         """All-unit gaps from overlaps h = s X' (n, m); vectorised by matrix products."""
         if self.interaction == "exponential":
             top = h.amax(1, keepdim=True)
-            e = torch.exp(h - top)
+            e = torch.exp((h - top).clamp_min(-700.0))  # no subnormals
             lse = top + torch.log(e.sum(1, keepdim=True))
             up = top + torch.log(e @ torch.exp(2 * x))  # lse_mu(h_mu + 2 xi_mu,i)
             down = top + torch.log(e @ torch.exp(-2 * x))
             return torch.where(s > 0, lse - down, up - lse)
-        # sum_mu (b+a)^n - (b-a)^n with a = xi_mu,i, b = h_mu - a s_i, expanded so that
-        # every term is a matrix product of a power of h with X (or a row sum).
+        powers = [h.pow(q) for q in range(self.degree)]
+        return self._polynomial_gaps(s, [p @ x for p in powers],
+                                     [p.sum(1, keepdim=True) for p in powers])
+
+    def _polynomial_gaps(self, s, weighted, sums):
+        """Polynomial gaps from power sums of the overlaps h = s X'.
+
+        sum_mu (b+a)^n - (b-a)^n with a = xi_mu,i and b = h_mu - a s_i (the overlap
+        without unit i) expands into sums over mu of a h^q (``weighted[q]``) and h^q
+        (``sums[q]``), q < n: matrix products instead of a (batch, m, d) tensor.
+        """
         n = self.degree
-        powers = [h.pow(q) for q in range(n)]
         gaps = torch.zeros_like(s)
         for k in range(1, n + 1, 2):
             for j in range(n - k + 1):
                 q = n - k - j
-                term = powers[q] @ x if j % 2 == 0 else powers[q].sum(1, keepdim=True)
+                term = weighted[q] if j % 2 == 0 else sums[q]
                 gaps += 2 * math.comb(n, k) * math.comb(n - k, j) * (-s) ** j * term
         return gaps
-
-    def _unit_gap(self, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Gap of one unit from b (batch, m), the overlaps without it, and a = X[:, i]."""
-        if self.interaction == "exponential":
-            return torch.logsumexp(b + a, dim=1) - torch.logsumexp(b - a, dim=1)
-        n = self.degree
-        # (b + a)^n - (b - a)^n = 2 a sum_{k odd} C(n, k) b^(n-k)   (a = +-1)
-        poly = sum(math.comb(n, k) * b.pow(n - k) for k in range(1, n + 1, 2))
-        return poly @ (2 * a)
 
     def is_fixed_point(self, states) -> torch.Tensor:
         """Whether no single-unit update changes each state (n, d): (n,) bool."""
@@ -228,6 +226,9 @@ class DenseAssociativeMemory(nn.Module):
         converged = torch.zeros(n, dtype=torch.bool, device=s.device)
         sweeps = torch.zeros(n, dtype=torch.int64, device=s.device)
         active = torch.arange(n, device=s.device)
+        xt = x.T.contiguous()  # (d, m): row i is unit i of every pattern
+        sweep_fn = self._sweep_exponential if self.interaction == "exponential" else (
+            self._sweep_polynomial)
         for sweep in range(max_sweeps + 1):
             sa = s[active]
             h = sa @ x.T
@@ -238,15 +239,55 @@ class DenseAssociativeMemory(nn.Module):
                 sweeps[active[~stable]] = max_sweeps
                 break
             active, sa, h = active[~stable], sa[~stable], h[~stable]
-            order = torch.randperm(d, generator=generator).to(s.device)
-            for i in order.tolist():
-                a = x[:, i]
-                old = sa[:, i]
-                new = _sign(self._unit_gap(h - a * old[:, None], a))
-                h += (new - old)[:, None] * a
-                sa[:, i] = new
+            order = torch.randperm(d, generator=generator).tolist()
+            sweep_fn(sa, h, xt, order)
             s[active] = sa
         return s, converged, sweeps
+
+    def _sweep_polynomial(self, sa, h, xt, order):
+        """One asynchronous pass, in place on states sa (B, d) and overlaps h (B, m).
+
+        The powers h^q (q < n) and their row sums are kept up to date on flipped rows,
+        so a unit costs n - 1 matrix-vector products.
+        """
+        powers = [h.pow(q) for q in range(self.degree)]
+        sums = [p.sum(1) for p in powers]
+        for i in order:
+            a, old = xt[i], sa[:, i]
+            new = _sign(self._polynomial_gaps(old, [p @ a for p in powers], sums))
+            flipped = (new != old).nonzero().squeeze(1)
+            if flipped.numel():
+                h[flipped] += new[flipped][:, None] * 2 * a
+                for q in range(1, self.degree):
+                    powers[q][flipped] = h[flipped].pow(q)
+                    sums[q][flipped] = powers[q][flipped].sum(1)
+                sa[flipped, i] = new[flipped]
+
+    def _sweep_exponential(self, sa, h, xt, order):
+        """As :meth:`_sweep_polynomial` for F = exp, with e = exp(h - top) kept up to date.
+
+        Unit i compares sum_mu exp(h_mu) with sum_mu exp(h_mu -+ 2 xi_mu,i): two
+        matrix-vector products with exp(+-2 xi) instead of two log-sum-exps. The shift
+        ``top`` (largest overlap) is refreshed every 64 units, so e stays within
+        exp(+-128) of its refreshed value (float64): exponents are clipped at -550 so
+        that no entry becomes subnormal (subnormal arithmetic is 100x slower), which
+        changes the sums by less than m exp(-400) relative.
+        """
+        up_t, down_t = torch.exp(2 * xt), torch.exp(-2 * xt)
+        for pos, i in enumerate(order):
+            if pos % 64 == 0:
+                e = torch.exp((h - h.amax(1, keepdim=True)).clamp_min(-550.0))
+            old = sa[:, i]
+            total = e.sum(1)
+            plus = torch.where(old > 0, total, e @ up_t[i])
+            minus = torch.where(old > 0, e @ down_t[i], total)
+            new = _sign(plus - minus)
+            flipped = (new != old).nonzero().squeeze(1)
+            if flipped.numel():
+                up = new[flipped] > 0
+                h[flipped] += new[flipped][:, None] * 2 * xt[i]
+                e[flipped] *= torch.where(up[:, None], up_t[i], down_t[i])
+                sa[flipped, i] = new[flipped]
 
     # ------------------------------------------------------------------ saving
     def _to_state(self) -> dict:
