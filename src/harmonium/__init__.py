@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "dream": "harmonium.models.dbn",
     "fit_greedy": "harmonium.training.greedy",
     "fine_tune": "harmonium.training.finetune",
+    "RBMRecommender": "harmonium.models.recommender",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -40,6 +40,7 @@ _CLASSES: dict[str, str] = {
     "DenseAssociativeMemory": "harmonium.models.dense:DenseAssociativeMemory",
     "BoltzmannMachine": "harmonium.models.boltzmann:BoltzmannMachine",
     "DBN": "harmonium.models.dbn:DBN",
+    "RBMRecommender": "harmonium.models.recommender:RBMRecommender",
 }
 
 

@@ -502,7 +502,7 @@ class RBMRecommender:
         item_ids, i = _encode(i_raw, "items")
         _check_unique_pairs(u, i, u_raw, i_raw)
         self._set_data(_IdMap(user_ids), _IdMap(item_ids), u, i, level)
-        case, unit = self._case_unit(u, i)
+        _, unit = self._case_unit(u, i)
         n_units = len(item_ids) if self.orientation == "user" else len(user_ids)
         rbm = make_rating_rbm(
             n_units, len(self.levels_), self.n_hidden, weight_std=self.weight_std,
@@ -561,7 +561,7 @@ class RBMRecommender:
         level = np.r_[self._level[keep], new_level]
         old_units = self.rbm_.n_visible
         self._set_data(users_map, items_map, u, i, level)
-        case, unit = self._case_unit(u, i)
+        _, unit = self._case_unit(u, i)
         n_units = len(items_map) if self.orientation == "user" else len(users_map)
         if n_units > old_units:
             self._grow(n_units, unit, level, generator)
