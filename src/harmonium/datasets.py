@@ -34,6 +34,7 @@ __all__ = [
     "load_mnist",
     "load_movielens",
     "load_ratings_csv",
+    "load_titles",
     "read_idx",
     "read_image",
     "resize_images",
@@ -553,17 +554,31 @@ def load_ratings_csv(
     return _keep_latest(data, path, duplicates)
 
 
-def _read_titles(path: Path, sep: str, encoding: str, header: bool) -> dict:
-    rows = _split_rows(path, sep, encoding)[1 if header else 0 :]
+def load_titles(path: str | os.PathLike) -> dict:
+    """Item titles of a MovieLens movies file: ``movies.csv``, ``movies.dat`` or ``u.item``.
+
+    Returns
+    -------
+    dict
+        Movie id (int, or str for non-integer ids) -> title.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such titles file: {path}")
+    if path.suffix == ".csv":
+        rows = _split_rows(path, ",", "utf-8")[1:]
+    else:
+        rows = _split_rows(path, "|" if path.name == "u.item" else "::", "latin-1")
+    rows = [row for row in rows if len(row) >= 2]
     ids = _id_column([row[0] for row in rows])
     return dict(zip(ids.tolist(), (row[1] for row in rows), strict=True))
 
 
-# file names of each MovieLens layout: ratings, titles, separator, encoding, header
+# file names of each MovieLens layout: ratings, titles, separator, encoding
 _MOVIELENS_LAYOUTS = (
-    ("u.data", "u.item", "\t", "|", "latin-1", False),  # 100k
-    ("ratings.dat", "movies.dat", "::", "::", "latin-1", False),  # 1M, 10M
-    ("ratings.csv", "movies.csv", ",", ",", "utf-8", True),  # latest, 20M, 25M
+    ("u.data", "u.item", "\t", "latin-1"),  # 100k
+    ("ratings.dat", "movies.dat", "::", "latin-1"),  # 1M, 10M
+    ("ratings.csv", "movies.csv", ",", "utf-8"),  # latest, 20M, 25M
 )
 
 
@@ -594,14 +609,12 @@ def load_movielens(path: str | os.PathLike, *, duplicates: str = "error") -> Rat
     """
     path = Path(path)
     folder = path.parent if path.is_file() else path
-    for ratings, movies, sep, title_sep, encoding, header in _MOVIELENS_LAYOUTS:
+    for ratings, movies, sep, encoding in _MOVIELENS_LAYOUTS:
         if (folder / ratings).is_file() and (path == folder or path.name == ratings):
             data = load_ratings_csv(
                 folder / ratings, sep=sep, encoding=encoding, duplicates=duplicates
             )
-            titles = None
-            if (folder / movies).is_file():
-                titles = _read_titles(folder / movies, title_sep, encoding, header)
+            titles = load_titles(folder / movies) if (folder / movies).is_file() else None
             return data._replace(titles=titles)
     raise FileNotFoundError(
         f"no MovieLens ratings in {path}: expected u.data, ratings.dat or ratings.csv"
