@@ -336,7 +336,9 @@ class RBMRecommender:
     batch_size : int
         Cases per mini-batch.
     learning_rate, momentum, weight_decay : float
-        SGD with momentum; weight decay (L2) on the weights only.
+        SGD with momentum (gradients averaged over the cases of a batch); the step
+        decays linearly to zero over the epochs of a call; weight decay (L2) on the
+        weights only.
     cd_steps : sequence of int
         Gibbs steps T during training, in equal shares of the epochs (paper: 1, 3, 5, 9).
     weight_std : float
@@ -387,7 +389,7 @@ class RBMRecommender:
         rating_scale=None,
         epochs: int = 40,
         batch_size: int = 100,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.2,
         momentum: float = 0.9,
         weight_decay: float = 0.001,
         cd_steps=(1, 3, 5, 9),
@@ -482,7 +484,8 @@ class RBMRecommender:
             Held-out ratings whose RMSE is shown on the progress bar and stored in
             ``history_`` after every epoch.
         generator : torch.Generator, optional
-            Randomness (initial weights, batches, Gibbs sampling).
+            Randomness (initial weights, batches, Gibbs sampling); on the model's
+            device (``torch.Generator(device="cuda")`` for a GPU model).
         progress : bool
             Show a progress bar.
 
@@ -504,11 +507,10 @@ class RBMRecommender:
         self._set_data(_IdMap(user_ids), _IdMap(item_ids), u, i, level)
         _, unit = self._case_unit(u, i)
         n_units = len(item_ids) if self.orientation == "user" else len(user_ids)
-        rbm = make_rating_rbm(
-            n_units, len(self.levels_), self.n_hidden, weight_std=self.weight_std,
-            generator=generator,
-        ).to(dtype=self.dtype, device=self.device)
+        rbm = make_rating_rbm(n_units, len(self.levels_), self.n_hidden)
+        rbm = rbm.to(dtype=self.dtype, device=self.device)
         with torch.no_grad():
+            rbm.weight.copy_(self._random_weights(rbm.weight.shape, generator))
             rbm.visible.params[0].copy_(self._init_visible_bias(unit, level, n_units))
         self.rbm_ = rbm
         self.history_ = []
@@ -573,8 +575,8 @@ class RBMRecommender:
     def _grow(self, n_units: int, unit: np.ndarray, level: np.ndarray, generator) -> None:
         rbm, old = self.rbm_, self.rbm_.n_visible
         k, n_hidden = len(self.levels_), self.n_hidden
-        extra = torch.randn(n_units - old, k, n_hidden, generator=generator, dtype=self.dtype)
-        weight = torch.cat([rbm.weight.detach(), extra.to(self.device) * self.weight_std])
+        extra = self._random_weights((n_units - old, k, n_hidden), generator)
+        weight = torch.cat([rbm.weight.detach(), extra])
         bias = self._init_visible_bias(unit, level, n_units)
         bias[:old] = rbm.visible.bias.detach()
         self.rbm_ = RBM._from_state({
@@ -582,6 +584,12 @@ class RBMRecommender:
             "hidden": {"type": "Bernoulli", "params": rbm.hidden.params.detach().clone()},
             "weight": weight,
         })
+
+    def _random_weights(self, shape, generator) -> torch.Tensor:
+        """N(0, weight_std^2) draws on the model's device (the generator's, if given)."""
+        device = self.device if generator is None else generator.device
+        w = torch.randn(shape, generator=generator, dtype=self.dtype, device=device)
+        return (w * self.weight_std).to(self.device)
 
     def _train(self, cases, epochs, val, generator, progress, schedule) -> None:
         rbm = self.rbm_
@@ -599,7 +607,9 @@ class RBMRecommender:
             for group in opt.param_groups:  # linear decay to zero over the epochs
                 group["lr"] = self.learning_rate * (1 - epoch / epochs)
             start = time.perf_counter()
-            perm = cases[torch.randperm(len(cases), generator=generator).to(cases.device)]
+            device = cases.device if generator is None else generator.device
+            perm = cases[torch.randperm(len(cases), generator=generator, device=device)
+                         .to(cases.device)]
             for chunk in perm.split(self.batch_size):
                 loss = cd_loss(rbm, self._cases.batch(chunk), steps, generator=generator)
                 opt.zero_grad(set_to_none=True)
