@@ -219,15 +219,18 @@ def speed(n_stored, n_queries, repeats, log):
 
 
 def plot(curves, path):
+    import matplotlib
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(15, 4.2))
     axes = fig.subplots(1, 3, sharey=True)
     for ax, kind in zip(axes, CORRUPTIONS, strict=True):
-        for key, values in curves[kind].items():
+        ax.set_prop_cycle(color=[matplotlib.colormaps["tab20"](i) for i in range(20)])
+        for key, raw in curves[kind].items():
             if key.startswith("modern") and not key.endswith(("beta=1", "beta=1/mask-aware")):
                 continue
-            ns = sorted(int(n) for n in values)
+            values = {int(n): v for n, v in raw.items()}  # JSON keys are strings
+            ns = sorted(values)
             style = "--" if key.startswith(("classical", "dense")) else "-"
             ax.plot(ns, [values[n] for n in ns], style, marker="o", ms=3, label=key)
         ax.set_xscale("log")
