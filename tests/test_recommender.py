@@ -184,7 +184,8 @@ def _low_rank(seed=0, n_users=200, n_items=60, density=0.5):
 @pytest.fixture(scope="module")
 def low_rank_model():
     train, test = _low_rank()
-    rec = RBMRecommender(30, orientation="item", epochs=25, batch_size=10, rating_scale=(1, 5))
+    rec = RBMRecommender(30, orientation="item", epochs=25, batch_size=10, learning_rate=0.05,
+                         rating_scale=(1, 5))
     rec.fit(*train, generator=torch.Generator().manual_seed(0), progress=False)
     return rec, train, test
 
