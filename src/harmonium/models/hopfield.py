@@ -468,7 +468,8 @@ def _async_block(w, h, x, start: int, stop: int, one) -> None:
         h_sub, x_sub = h_sub[rows], x_sub[rows]
     w_rows = w[start:stop]  # (k, d)
     # block-major copies, row j = unit start + j of every moving probe
-    h_block = h_sub.T.contiguous()  # corrected after every flip
+    # a copy (never a view of h, even for one probe), corrected after every flip
+    h_block = h_sub.T.clone(memory_format=torch.contiguous_format)
     x_plus_1 = (x_sub + 1).T.contiguous()
     up = torch.empty_like(h_block)  # 1 where the unit ends at +1, else 0
     for h_j, xp_j, up_j, w_j in zip(h_block.unbind(0), x_plus_1.unbind(0), up.unbind(0),
