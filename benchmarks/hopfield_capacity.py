@@ -34,25 +34,25 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy.optimize import curve_fit  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+import numpy as np
+import torch
+from scipy.optimize import curve_fit
+from scipy.stats import norm
 
-from harmonium.hopfield import (  # noqa: E402
+from harmonium.hopfield import (
     HopfieldNetwork,
     add_noise,
     capacity_curve,
     random_patterns,
 )
-from harmonium.plot import capacity_figure  # noqa: E402
+from harmonium.plot import capacity_figure
 
 RESULTS = Path(__file__).parent / "results"
 ALPHA_C = 0.138
@@ -86,7 +86,7 @@ def crossing(alphas, fractions, level=0.5) -> float:
 
 def finite_size(sizes, trials, generator) -> dict:
     rows = []
-    for d, n_trials in zip(sizes, trials):
+    for d, n_trials in zip(sizes, trials, strict=True):
         start = time.perf_counter()
         alphas = np.round(np.arange(0.10, 0.241, 0.01), 3)
         if d >= 2000:
@@ -109,7 +109,7 @@ def finite_size(sizes, trials, generator) -> dict:
     fits = {}
     for name, nu in (("d^-1/2", 0.5), ("d^-2/3", 2 / 3), ("d^-1", 1.0)):
         design = np.stack([np.ones_like(ds), ds ** -nu], 1)
-        coef, res, *_ = np.linalg.lstsq(design, a50, rcond=None)
+        coef, *_ = np.linalg.lstsq(design, a50, rcond=None)
         rms = float(np.sqrt(np.mean((design @ coef - a50) ** 2)))
         fits[name] = {"alpha_c": float(coef[0]), "c": float(coef[1]), "rms_residual": rms}
     try:
@@ -146,7 +146,7 @@ def crosstalk_estimate(d: int) -> int:
 
 def fixed_point_limit(sizes, trials, generator) -> list[dict]:
     rows = []
-    for d, n_trials in zip(sizes, trials):
+    for d, n_trials in zip(sizes, trials, strict=True):
         values = [all_fixed(d, max(20, d // 5), generator) for _ in range(n_trials)]
         rows.append({
             "d": d, "trials": n_trials, "n_all_fixed_median": float(np.median(values)),
@@ -269,7 +269,8 @@ def figures(curves, fs, fixed) -> None:
 def markdown(out: dict) -> str:
     fs, tp = out["finite_size"], out["throughput"]
     lines = ["# Hopfield capacity and throughput", "",
-             f"Machine: {out['machine']}; torch {out['torch']}; one thread.", "",
+             f"Machine: {out['machine']}; torch {out['torch']}; one thread; "
+             f"`--{out.get('mode', 'full')}` run.", "",
              "## 50% recall crossing (Hebbian, no bias, start at the pattern, overlap >= 0.9)",
              "", "| d | trials | alpha_50 | seconds |", "| --- | --- | --- | --- |"]
     lines += [f"| {r['d']} | {r['trials']} | {r['alpha_50']:.4f} | {r['seconds']} |"
@@ -319,10 +320,10 @@ def main() -> None:
     if args.quick:
         sizes, trials, fixed_trials, repeats = [250, 500, 1000], [8, 4, 2], [3, 3, 2], 2
     else:
-        sizes, trials = [250, 500, 1000, 2000, 4000], [40, 20, 8, 3, 1]
+        sizes, trials = [250, 500, 1000, 2000, 4000], [24, 12, 6, 3, 1]
         fixed_trials, repeats = [21, 21, 11, 7, 5], 5
     out = {"machine": f"{platform.machine()} {os.cpu_count()} cores (shared)",
-           "torch": torch.__version__}
+           "torch": torch.__version__, "mode": "quick" if args.quick else "full"}
     start = time.perf_counter()
     out["throughput"] = throughput(repeats, 20 if args.quick else 50, g)
     print(json.dumps(out["throughput"]["median_patterns_per_s"]), flush=True)

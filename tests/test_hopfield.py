@@ -43,7 +43,7 @@ def test_energy_is_the_lecture_formula():
     net = HopfieldNetwork(7).store(random_patterns(3, 7, generator=g))
     x = random_patterns(5, 7, generator=g)
     w, b = net.weight.double().numpy(), net.bias.double().numpy()
-    for state, e in zip(x.double().numpy(), net.energy(x)):
+    for state, e in zip(x.double().numpy(), net.energy(x), strict=True):
         expected = -0.5 * sum(w[i, j] * state[i] * state[j] for i in range(7)
                               for j in range(7)) - sum(b[i] * state[i] for i in range(7))
         assert float(e) == pytest.approx(expected, abs=1e-9)
@@ -159,7 +159,7 @@ def test_pseudoinverse_makes_independent_patterns_fixed_points():
 
 def storkey_reference(x):
     """Storkey (1997) as written: w_ij += (xi_i xi_j - xi_i h_ji - h_ij xi_j) / d."""
-    n, d = x.shape
+    d = x.shape[1]
     w = np.zeros((d, d))
     for xi in x:
         h = np.array([[sum(w[i, k] * xi[k] for k in range(d) if k not in (i, j))

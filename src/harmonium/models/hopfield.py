@@ -473,7 +473,7 @@ def _async_block(w, h, x, start: int, stop: int, one) -> None:
     x_plus_1 = (x_sub + 1).T.contiguous()
     up = torch.empty_like(h_block)  # 1 where the unit ends at +1, else 0
     for h_j, xp_j, up_j, w_j in zip(h_block.unbind(0), x_plus_1.unbind(0), up.unbind(0),
-                                    w_rows[:, start:stop].unbind(0)):
+                                    w_rows[:, start:stop].unbind(0), strict=True):
         torch.heaviside(h_j, one, out=up_j)  # sign(h) = +1 for h >= 0
         # flip / 2 = up - (x + 1) / 2, in {-1, 0, +1}
         h_block.addr_(w_j, torch.sub(up_j, xp_j, alpha=0.5), alpha=2)
