@@ -1,0 +1,280 @@
+"""``harmonium rbm``: train, sample, inpaint, show filters and evaluate RBMs on files."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+BINARIZE = ("none", "threshold", "sample")
+MASKS = ("bottom", "top", "left", "right", "random")
+
+
+# ----------------------------------------------------------------------- data
+def load_data(spec: str) -> np.ndarray:
+    """Rows of a data set: ``digits`` (bundled), an MNIST ``.npz``, a ``.npy`` or ``.csv``.
+
+    Images are scaled to [0, 1] (digits / 16, MNIST / 255); arrays are returned as
+    they are, flattened to (n_samples, n_features).
+    """
+    from harmonium import datasets
+
+    if spec == "digits":
+        return datasets.load_digits()[0]
+    path = Path(spec)
+    if path.suffix.lower() == ".npz":
+        images = datasets.load_mnist(path)[0]
+        return images.reshape(len(images), -1) / 255.0
+    return datasets.load_array(path)
+
+
+def binarize(x: np.ndarray, how: str, threshold: float, seed: int) -> np.ndarray:
+    """``none`` keeps values; ``threshold`` maps x > threshold to 1; ``sample`` draws
+    Bernoulli(x) (x must lie in [0, 1])."""
+    if how == "threshold":
+        return (x > threshold).astype(np.float32)
+    if how == "sample":
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError("--binarize sample needs data in [0, 1]")
+        return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)
+    return x.astype(np.float32)
+
+
+def image_shape(n_visible: int, spec: str | None) -> tuple[int, int]:
+    """``HxW`` from ``--shape``, else the square side of ``n_visible``."""
+    if spec:
+        try:
+            h, w = (int(v) for v in spec.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"--shape must look like 28x28, got {spec!r}") from None
+        if h * w != n_visible:
+            raise ValueError(f"--shape {spec} has {h * w} pixels, the model {n_visible} units")
+        return h, w
+    side = math.isqrt(n_visible)
+    if side * side != n_visible:
+        raise ValueError(f"{n_visible} visible units are not a square image: pass --shape HxW")
+    return side, side
+
+
+def _load_model(path: str, device: str):
+    from harmonium import RBM, load
+
+    model = load(path, device=device)
+    if not isinstance(model, RBM):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not an RBM")
+    return model
+
+
+def _save_figure(fig, path: str) -> None:
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+def _images(x: torch.Tensor, shape) -> np.ndarray:
+    return x.detach().cpu().numpy().reshape(-1, *shape).clip(0, 1)
+
+
+# ----------------------------------------------------------------------- commands
+def _train(args) -> None:
+    import harmonium
+    from harmonium.units import Bernoulli, Gaussian
+
+    x = binarize(load_data(args.data), args.binarize, args.threshold, args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    visible = Bernoulli if args.visible == "bernoulli" else Gaussian
+    rbm = harmonium.RBM(visible(x.shape[1]), Bernoulli(args.hidden), generator=g).to(args.device)
+    if args.device != "cpu":
+        g = torch.Generator(device=args.device).manual_seed(args.seed)
+    method = (
+        harmonium.CD(args.k) if args.method == "cd" else harmonium.PCD(args.chains, args.k)
+    )
+    hist = harmonium.fit(
+        rbm, x, method, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        momentum=args.momentum, weight_decay=args.weight_decay, generator=g,
+        progress=not args.quiet, checkpoint=args.checkpoint, resume=args.resume,
+    )
+    harmonium.save(rbm, args.output)
+    last = hist.records[-1] if len(hist) else {}
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
+    print(f"trained {rbm.n_visible}x{rbm.n_hidden} RBM on {len(x)} samples ({metrics})")
+    print(f"wrote {args.output}")
+
+
+def _sample(args) -> None:
+    import harmonium
+
+    rbm = _load_model(args.model, args.device)
+    g = torch.Generator(device=args.device).manual_seed(args.seed)
+    v = harmonium.generate(rbm, args.n, args.steps, generator=g, mean=True)
+    if args.output.endswith(".npy"):
+        np.save(args.output, v.cpu().numpy())
+        print(f"wrote {args.output}")
+        return
+    from harmonium.plot import image_grid
+
+    images = _images(v, image_shape(rbm.n_visible, args.shape))
+    cols = args.cols
+    _save_figure(image_grid([images[i : i + cols] for i in range(0, len(images), cols)], cell=0.8),
+                 args.output)
+
+
+def _inpaint(args) -> None:
+    import harmonium
+    from harmonium.plot import image_grid
+
+    rbm = _load_model(args.model, args.device)
+    shape = image_shape(rbm.n_visible, args.shape)
+    x = binarize(load_data(args.data)[: args.n], "threshold", 0.5, args.seed)
+    g = torch.Generator(device=args.device).manual_seed(args.seed)
+    mask = _mask(args.mask, shape, len(x), args.fraction, g)
+    v = torch.as_tensor(x, device=args.device)
+    filled = harmonium.inpaint(rbm, v, mask, args.steps, generator=g, mean_field=args.mean_field)
+    shown = torch.where(mask, v, torch.full_like(v, 0.5))
+    rows = [_images(v, shape), _images(shown, shape), _images(filled, shape)]
+    _save_figure(image_grid(rows, row_labels=["original", "observed", "inpainted"]), args.output)
+    error = (filled - v)[~mask].abs().mean().item()
+    print(f"mean absolute error on the {int((~mask).sum())} hidden pixels: {error:.4f}")
+
+
+def _mask(kind: str, shape, n: int, fraction: float, g) -> torch.Tensor:
+    """True = observed. ``bottom`` hides the lower ``fraction`` of rows, and so on."""
+    h, w = shape
+    m = torch.ones(h, w, dtype=torch.bool)
+    rows, cols = round(h * fraction), round(w * fraction)
+    if kind == "bottom":
+        m[h - rows :] = False
+    elif kind == "top":
+        m[:rows] = False
+    elif kind == "left":
+        m[:, :cols] = False
+    elif kind == "right":
+        m[:, w - cols :] = False
+    else:
+        return torch.rand(n, h * w, generator=g, device=g.device) >= fraction
+    return m.flatten().to(g.device).expand(n, h * w)
+
+
+def _filters(args) -> None:
+    from harmonium.plot import filters_figure
+
+    rbm = _load_model(args.model, "cpu")
+    if len(rbm.visible.shape) != 1:
+        raise ValueError("filters need one visible axis (not categorical units)")
+    shape = image_shape(rbm.n_visible, args.shape)
+    _save_figure(filters_figure(rbm.weight.detach().numpy(), shape, max_filters=args.max), args.output)
+
+
+def evaluation(rbm, x: torch.Tensor) -> dict[str, float]:
+    """Free-energy statistics, pseudo-likelihood and (when enumerable) exact log-likelihood."""
+    from harmonium.partition import log_likelihood_exact, pseudo_log_likelihood
+    from harmonium.partition.exact import MAX_ENUMERATED_STATES, _n_states
+    from harmonium.training.monitor import reconstruction_error
+
+    with torch.no_grad():
+        fe = rbm.free_energy(x)
+    out = {"n_samples": len(x), "free_energy_mean": fe.mean().item(),
+           "free_energy_std": fe.std().item() if len(x) > 1 else 0.0,
+           "recon_error": reconstruction_error(rbm, x)}
+    try:
+        out["pseudo_ll"] = pseudo_log_likelihood(rbm, x).mean().item()
+    except ValueError as exc:
+        log.info("no pseudo-likelihood: %s", exc)
+    if min(_n_states(rbm.visible), _n_states(rbm.hidden)) <= MAX_ENUMERATED_STATES:
+        out["log_likelihood_exact"] = log_likelihood_exact(rbm, x).item()
+    return out
+
+
+def _evaluate(args) -> None:
+    rbm = _load_model(args.model, args.device)
+    x = load_data(args.data)
+    if args.binarize != "none":
+        x = binarize(x, args.binarize, args.threshold, args.seed)
+    x = rbm.check_visible(x, "data")
+    results = evaluation(rbm, x)
+    # (additional estimators, e.g. AIS log-likelihood, add their entries to `results` here)
+    for key, value in results.items():
+        print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+
+
+# ----------------------------------------------------------------------- parser
+def _common(p, seed=True) -> None:
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+
+def _data_args(p) -> None:
+    p.add_argument("--binarize", choices=BINARIZE, default="none",
+                   help="turn [0, 1] data into 0/1 (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.5, help="for --binarize threshold")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rbm", help="restricted Boltzmann machines: train, sample, evaluate",
+                       description="Train, sample, inpaint, show and evaluate RBMs.")
+    cmds = p.add_subparsers(dest="rbm_command", metavar="ACTION")
+    cmds.required = True
+
+    t = cmds.add_parser("train", help="train an RBM on DATA and save it",
+                        description="Train an RBM. DATA: 'digits' (bundled 8x8), an "
+                        "mnist.npz, or a .npy / .csv file with one sample per row.")
+    t.add_argument("data", metavar="DATA")
+    t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
+    t.add_argument("--hidden", type=int, default=100, help="hidden units (default: %(default)s)")
+    t.add_argument("--visible", choices=("bernoulli", "gaussian"), default="bernoulli")
+    t.add_argument("--method", choices=("cd", "pcd"), default="pcd")
+    t.add_argument("-k", type=int, default=1, help="Gibbs sweeps per update")
+    t.add_argument("--chains", type=int, default=None, help="PCD chains (default: batch size)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=100)
+    t.add_argument("--lr", type=float, default=0.05)
+    t.add_argument("--momentum", type=float, default=0.5)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
+    t.add_argument("--resume", action="store_true", help="resume from --checkpoint")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _data_args(t)
+    _common(t)
+    t.set_defaults(func=_train)
+
+    s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)")
+    s.add_argument("model", metavar="MODEL")
+    s.add_argument("-n", type=int, default=64, help="number of samples")
+    s.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
+    s.add_argument("--steps", type=int, default=1000, help="Gibbs sweeps")
+    s.add_argument("--cols", type=int, default=8, help="images per row")
+    s.add_argument("--shape", default=None, help="image shape HxW (default: square)")
+    _common(s)
+    s.set_defaults(func=_sample)
+
+    i = cmds.add_parser("inpaint", help="hide part of images and fill it in")
+    i.add_argument("model", metavar="MODEL")
+    i.add_argument("data", metavar="DATA")
+    i.add_argument("-o", "--output", required=True, help=".png picture")
+    i.add_argument("-n", type=int, default=8, help="number of images")
+    i.add_argument("--mask", choices=MASKS, default="bottom", help="what to hide")
+    i.add_argument("--fraction", type=float, default=0.5, help="fraction hidden")
+    i.add_argument("--steps", type=int, default=200)
+    i.add_argument("--mean-field", action="store_true", help="deterministic mean-field fill")
+    i.add_argument("--shape", default=None, help="image shape HxW (default: square)")
+    _common(i)
+    i.set_defaults(func=_inpaint)
+
+    f = cmds.add_parser("filters", help="draw the hidden units' receptive fields")
+    f.add_argument("model", metavar="MODEL")
+    f.add_argument("-o", "--output", required=True, help=".png picture")
+    f.add_argument("--max", type=int, default=100, help="at most this many filters")
+    f.add_argument("--shape", default=None, help="image shape HxW (default: square)")
+    f.set_defaults(func=_filters)
+
+    e = cmds.add_parser("evaluate", help="likelihood and free-energy statistics on DATA")
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("data", metavar="DATA")
+    _data_args(e)
+    _common(e)
+    e.set_defaults(func=_evaluate)

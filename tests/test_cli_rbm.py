@@ -1,0 +1,86 @@
+"""``harmonium rbm`` end to end on temporary files."""
+
+import numpy as np
+import pytest
+import torch
+
+import harmonium
+from harmonium.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rbm") / "model.safetensors"
+    code = main(["rbm", "train", "digits", "-o", str(path), "--hidden", "16", "--epochs", "2",
+                 "--binarize", "threshold", "-q", "--seed", "1"])
+    assert code == 0
+    return path
+
+
+def test_train_writes_a_loadable_model(model, capsys):
+    rbm = harmonium.load(model)
+    assert isinstance(rbm, harmonium.RBM) and rbm.weight.shape == (64, 16)
+
+
+def test_train_from_npy_and_csv_with_cd_and_gaussian(tmp_path, capsys):
+    x = (np.random.default_rng(0).random((40, 6)) < 0.3).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c,d,e,f", comments="")
+    for data, extra in (("x.npy", ["--method", "cd", "-k", "2"]),
+                        ("x.csv", ["--visible", "gaussian", "--lr", "0.01"])):
+        out = tmp_path / f"{data}.safetensors"
+        assert main(["rbm", "train", str(tmp_path / data), "-o", str(out), "--hidden", "3",
+                     "--epochs", "2", "--batch-size", "10", "-q", *extra]) == 0
+        assert harmonium.load(out).n_visible == 6
+    assert "trained 6x3 RBM on 40 samples" in capsys.readouterr().out
+
+
+def test_sample_png_and_npy(model, tmp_path):
+    assert main(["rbm", "sample", str(model), "-n", "8", "--steps", "5",
+                 "-o", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["rbm", "sample", str(model), "-n", "5", "--steps", "5",
+                 "-o", str(tmp_path / "s.npy")]) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (5, 64) and samples.min() >= 0 and samples.max() <= 1
+
+
+@pytest.mark.parametrize("mask", ["bottom", "random"])
+def test_inpaint_and_filters(model, tmp_path, capsys, mask):
+    assert main(["rbm", "inpaint", str(model), "digits", "-n", "4", "--steps", "5",
+                 "--mask", mask, "-o", str(tmp_path / "i.png")]) == 0
+    assert "hidden pixels" in capsys.readouterr().out
+    assert main(["rbm", "filters", str(model), "-o", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").is_file()
+
+
+def test_evaluate_prints_exact_likelihood_when_enumerable(model, capsys):
+    assert main(["rbm", "evaluate", str(model), "digits", "--binarize", "threshold"]) == 0
+    out = capsys.readouterr().out
+    values = dict(line.split(": ") for line in out.strip().splitlines())
+    assert int(values["n_samples"]) == 1797
+    ll, pll = float(values["log_likelihood_exact"]), float(values["pseudo_ll"])
+    assert ll < 0 and pll < 0
+    rbm = harmonium.load(model)
+    x = (torch.tensor(harmonium.datasets.load_digits()[0]) > 0.5).float()
+    expected = harmonium.partition.log_likelihood_exact(rbm, x).item()
+    assert ll == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rbm", "evaluate", "{model}", "digits"], "must contain only 0 and 1"),
+        (["rbm", "sample", "/nonexistent.safetensors", "-o", "x.png"], "no such model file"),
+        (["rbm", "train", "/nonexistent.npy", "-o", "m.safetensors"], "no such file"),
+        (["rbm", "train", "{csv}", "-o", "m.safetensors"], "expected a .npy or .csv"),
+        (["rbm", "train", "digits", "-o", "m.safetensors", "--epochs", "0"], "epochs"),
+        (["rbm", "filters", "{model}", "-o", "f.png", "--shape", "3x3"], "pixels"),
+        (["rbm", "sample", "{model}", "-o", "s.png", "--shape", "ab"], "--shape"),
+    ],
+)
+def test_user_errors_exit_2(model, tmp_path, capsys, argv, message):
+    (tmp_path / "data.txt").write_text("1,2\n")
+    argv = [a.format(model=model, csv=tmp_path / "data.txt") for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
