@@ -24,6 +24,11 @@ _EXPORTS: dict[str, str] = {
     "dream": "harmonium.models.dbn",
     "fit_greedy": "harmonium.training.greedy",
     "fine_tune": "harmonium.training.finetune",
+    "fit": "harmonium.training.fit",
+    "CD": "harmonium.training.methods",
+    "PCD": "harmonium.training.methods",
+    "generate": "harmonium.tasks.generate",
+    "inpaint": "harmonium.tasks.inpaint",
     "RBMRecommender": "harmonium.models.recommender",
 }
 
