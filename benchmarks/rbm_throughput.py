@@ -38,10 +38,10 @@ def load_mnist(n: int) -> np.ndarray:
 
 
 def time_harmonium(x: np.ndarray, batch: int, method: str) -> float:
-    rbm = harmonium.RBM(Bernoulli(N_VIS), Bernoulli(N_HID), generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    rbm = harmonium.RBM(Bernoulli(N_VIS), Bernoulli(N_HID), generator=g)
     m = harmonium.CD(1) if method == "cd" else harmonium.PCD(batch, 1)
     xt = torch.from_numpy(x)
-    g = torch.Generator().manual_seed(0)
     t = time.perf_counter()
     harmonium.fit(rbm, xt, m, epochs=1, batch_size=batch, lr=0.1, momentum=0.0, generator=g,
                   progress=False, monitor=0)
@@ -119,7 +119,8 @@ def digits_example(n_iter: int = 10) -> dict:
         directions = [[[0, 1, 0], [0, 0, 0], [0, 0, 0]], [[0, 0, 0], [1, 0, 0], [0, 0, 0]],
                       [[0, 0, 0], [0, 0, 1], [0, 0, 0]], [[0, 0, 0], [0, 0, 0], [0, 1, 0]]]
         shift = lambda x, w: convolve(x.reshape((8, 8)), mode="constant", weights=w).ravel()  # noqa: E731
-        X = np.concatenate([X] + [np.apply_along_axis(shift, 1, X, np.array(w)) for w in directions])
+        shifted = [np.apply_along_axis(shift, 1, X, np.array(w)) for w in directions]
+        X = np.concatenate([X, *shifted])
         return X, np.concatenate([Y for _ in range(5)], axis=0)
 
     X, y = datasets.load_digits(return_X_y=True)

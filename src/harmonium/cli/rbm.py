@@ -166,7 +166,8 @@ def _filters(args) -> None:
     if len(rbm.visible.shape) != 1:
         raise ValueError("filters need one visible axis (not categorical units)")
     shape = image_shape(rbm.n_visible, args.shape)
-    _save_figure(filters_figure(rbm.weight.detach().numpy(), shape, max_filters=args.max), args.output)
+    fig = filters_figure(rbm.weight.detach().numpy(), shape, max_filters=args.max)
+    _save_figure(fig, args.output)
 
 
 def evaluation(rbm, x: torch.Tensor) -> dict[str, float]:
