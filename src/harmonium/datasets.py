@@ -26,6 +26,7 @@ __all__ = [
     "IMAGE_NAMES",
     "RatingsData",
     "binary_to_spin",
+    "half_mask",
     "images_to_spins",
     "load_array",
     "load_digits",
@@ -654,3 +655,39 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     if arr.dtype != np.float32:
         arr = arr.astype(np.float64)
     return arr.reshape(len(arr), -1)
+
+
+# ---------------------------------------------------------------------- occlusion masks
+HALVES = ("bottom", "top", "left", "right")
+
+
+def half_mask(shape: tuple[int, int], hide: str = "bottom") -> torch.Tensor:
+    """Observation mask of a row-major image with one half hidden.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (height, width) of the image.
+    hide : {"bottom", "top", "left", "right"}
+        The half that is not observed (for an odd side the hidden half is the smaller).
+
+    Returns
+    -------
+    torch.Tensor of bool, shape (height * width,)
+        True where the pixel is observed (the convention of ``mask=`` in
+        :meth:`harmonium.ModernHopfield.retrieve`).
+    """
+    height, width = (check_positive_int(s, "shape") for s in shape)
+    if hide not in HALVES:
+        raise ValueError(f"hide must be one of {HALVES}, got {hide!r}")
+    mask = torch.ones(height, width, dtype=torch.bool)
+    rows, cols = height // 2, width // 2  # sizes of the hidden half
+    if hide == "bottom":
+        mask[height - rows:] = False
+    elif hide == "top":
+        mask[:rows] = False
+    elif hide == "left":
+        mask[:, :cols] = False
+    else:
+        mask[:, width - cols:] = False
+    return mask.flatten()
