@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harmonium.cli._likelihood import (
+    add_ais_args,
+    add_tempering_args,
+    ais_evaluation,
+    tempering_samples,
+)
+
 log = logging.getLogger(__name__)
 
 BINARIZE = ("none", "threshold", "sample")
@@ -110,7 +117,10 @@ def _sample(args) -> None:
 
     rbm = _load_model(args.model, args.device)
     g = torch.Generator(device=args.device).manual_seed(args.seed)
-    v = harmonium.generate(rbm, args.n, args.steps, generator=g, mean=True)
+    if args.tempering is not None:
+        v = tempering_samples(rbm, args.n, args.steps, args.tempering, g)
+    else:
+        v = harmonium.generate(rbm, args.n, args.steps, generator=g, mean=True)
     if args.output.endswith(".npy"):
         np.save(args.output, v.cpu().numpy())
         print(f"wrote {args.output}")
@@ -197,7 +207,8 @@ def _evaluate(args) -> None:
         x = binarize(x, args.binarize, args.threshold, args.seed)
     x = rbm.check_visible(x, "data")
     results = evaluation(rbm, x)
-    # (additional estimators, e.g. AIS log-likelihood, add their entries to `results` here)
+    if args.ais:
+        results.update(ais_evaluation(rbm, x, args))
     for key, value in results.items():
         print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
 
@@ -250,6 +261,7 @@ def register(sub) -> None:
     s.add_argument("--steps", type=int, default=1000, help="Gibbs sweeps")
     s.add_argument("--cols", type=int, default=8, help="images per row")
     s.add_argument("--shape", default=None, help="image shape HxW (default: square)")
+    add_tempering_args(s)
     _common(s)
     s.set_defaults(func=_sample)
 
@@ -277,5 +289,6 @@ def register(sub) -> None:
     e.add_argument("model", metavar="MODEL")
     e.add_argument("data", metavar="DATA")
     _data_args(e)
+    add_ais_args(e)
     _common(e)
     e.set_defaults(func=_evaluate)
