@@ -10,6 +10,11 @@ import torch
 
 log = logging.getLogger(__name__)
 
+MODELS = ("classical", "dense", "modern")
+# inverse temperature of the modern memory on +1/-1 images: scores are overlaps in
+# [-d, d], so a small beta already separates images that differ in a few pixels
+MODERN_BETA = 0.1
+
 
 def register(sub) -> None:
     p = sub.add_parser("hopfield", help="classical Hopfield associative memory",
@@ -25,8 +30,12 @@ def register(sub) -> None:
     s.add_argument("-o", "--output", required=True, help="memory file (.safetensors)")
     s.add_argument("--size", type=int, default=64, help="side of the square images "
                    "(default: %(default)s)")
+    s.add_argument("--model", choices=MODELS, default="classical",
+                   help="classical Hopfield network, dense associative memory (exponential "
+                   "interaction) or modern Hopfield memory (default: %(default)s)")
     s.add_argument("--rule", choices=["hebbian", "storkey", "pseudoinverse"],
-                   default="pseudoinverse", help="storage rule (default: %(default)s)")
+                   default="pseudoinverse",
+                   help="storage rule of the classical model (default: %(default)s)")
     s.add_argument("--threshold", default="median",
                    help="binarization: median, mean, otsu or a number (default: %(default)s)")
     s.set_defaults(func=_store)
@@ -71,31 +80,57 @@ def _threshold(text: str):
 def _store(args) -> None:
     from harmonium.datasets import images_to_spins, read_image
     from harmonium.io import save
-    from harmonium.models.hopfield import HopfieldNetwork
 
     images = [read_image(path) for path in args.images]
     spins = torch.cat([images_to_spins(im, args.size, _threshold(args.threshold))
                        for im in images])
-    net = HopfieldNetwork(spins.shape[1], rule=args.rule).store(spins)
+    net = _new_memory(args.model, spins.shape[1], args.rule).store(spins)
     save(net, args.output)
-    print(f"stored {len(images)} images ({args.size}x{args.size}, rule {args.rule}) "
-          f"in {args.output}")
+    kind = f"rule {args.rule}" if args.model == "classical" else f"{args.model} memory"
+    print(f"stored {len(images)} images ({args.size}x{args.size}, {kind}) in {args.output}")
+
+
+def _new_memory(model: str, n_units: int, rule: str):
+    if model == "classical":
+        from harmonium.models.hopfield import HopfieldNetwork
+
+        return HopfieldNetwork(n_units, rule=rule)
+    if model == "dense":
+        from harmonium.models.dense import DenseAssociativeMemory
+
+        return DenseAssociativeMemory(n_units, interaction="exponential")
+    from harmonium.models.modern_hopfield import ModernHopfield
+
+    return ModernHopfield(beta=MODERN_BETA)
 
 
 def _recall(args) -> None:
     from harmonium.datasets import images_to_spins, read_image, spins_to_images, write_image
     from harmonium.io import load
+    from harmonium.models.dense import DenseAssociativeMemory
     from harmonium.models.hopfield import HopfieldNetwork
+    from harmonium.models.modern_hopfield import ModernHopfield
 
     net = load(args.memory)
-    if not isinstance(net, HopfieldNetwork):
-        raise ValueError(f"{args.memory} holds a {type(net).__name__}, not a HopfieldNetwork")
-    side = math.isqrt(net.n_units)
-    if side * side != net.n_units:
-        raise ValueError(f"{args.memory} has {net.n_units} units, not a square image")
+    if not isinstance(net, (HopfieldNetwork, DenseAssociativeMemory, ModernHopfield)):
+        raise ValueError(f"{args.memory} holds a {type(net).__name__}, not an associative "
+                         "memory written by 'harmonium hopfield store'")
+    n_units = net.n_features if isinstance(net, ModernHopfield) else net.n_units
+    side = math.isqrt(n_units)
+    if side * side != n_units:
+        raise ValueError(f"{args.memory} has {n_units} units, not a square image")
     probe = images_to_spins(read_image(args.probe), side, _threshold(args.threshold))
-    result = net.recall(probe, mode=args.mode, max_sweeps=args.max_sweeps,
-                        generator=torch.Generator().manual_seed(args.seed))
+    if isinstance(net, ModernHopfield):
+        retrieved = torch.where(net.retrieve(probe).states >= 0, 1.0, -1.0)
+        write_image(args.output, spins_to_images(retrieved, (side, side))[0])
+        print(f"modern memory: one update step; wrote {args.output}")
+        return
+    if isinstance(net, DenseAssociativeMemory):
+        result = net.recall(probe, max_sweeps=args.max_sweeps,
+                            generator=torch.Generator().manual_seed(args.seed))
+    else:
+        result = net.recall(probe, mode=args.mode, max_sweeps=args.max_sweeps,
+                            generator=torch.Generator().manual_seed(args.seed))
     write_image(args.output, spins_to_images(result.states, (side, side))[0])
     state = "fixed point" if bool(result.converged[0]) else (
         "2-cycle" if bool(result.cycled[0]) else "not converged")
