@@ -81,7 +81,8 @@ def fine_tune(
     Returns
     -------
     History
-        Per epoch: ``loss`` (mean training cross-entropy), ``accuracy`` (training),
+        Per epoch: ``loss`` and ``accuracy`` (mean training cross-entropy and accuracy of
+        the mini-batches, each measured just before its update),
         ``val_accuracy`` (with validation data), ``seconds``.
     """
     if not isinstance(dbn, DBN):
@@ -115,19 +116,21 @@ def fine_tune(
     for epoch in tqdm(range(epochs), desc="fine-tuning", disable=not progress):
         tic = time.perf_counter()
         perm = torch.randperm(n, generator=generator).to(x.device)
-        total = 0.0
+        total, correct = 0.0, 0
         net.train()
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(net(x[idx]), y[idx])
+            logits = net(x[idx])
+            loss = loss_fn(logits, y[idx])
             loss.backward()
             optimizer.step()
             schedule.step()
             total += loss.item() * idx.numel()
+            correct += (logits.detach().argmax(1) == y[idx]).sum().item()
         net.eval()
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - tic,
-                  "loss": total / n, "accuracy": _accuracy(net, x, y)}
+                  "loss": total / n, "accuracy": correct / n}
         if val is not None:
             record["val_accuracy"] = _accuracy(net, *val)
         history.records.append(record)
