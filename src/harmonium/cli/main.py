@@ -16,7 +16,7 @@ import sys
 from harmonium import __version__
 
 # command modules, in the order they appear in --help
-_COMMANDS = ["demo", "hopfield", "memory", "rbm", "recommend"]
+_COMMANDS = ["demo", "hopfield", "memory", "rbm", "dbn", "recommend"]
 
 EXIT_USAGE = 2
 
