@@ -22,7 +22,7 @@ __all__ = ["SECTIONS", "Section", "run_demo"]
 log = logging.getLogger(__name__)
 
 # section modules in report order
-SECTIONS = ["hopfield", "memory", "rbm"]
+SECTIONS = ["hopfield", "memory", "rbm", "dbn"]
 
 
 @dataclass
