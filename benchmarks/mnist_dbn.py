@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--finetune-lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--save-model", type=Path, default=None,
+                    help="also save the pretrained DBN here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n_train = 5000 if args.quick else None
@@ -89,6 +91,8 @@ def main() -> None:
     for i, h in enumerate(histories):
         times[f"pretrain layer {i + 1} ({'x'.join(map(str, dbn.rbms[i].weight.shape))})"] = (
             sum(h["seconds"]))
+    if args.save_model is not None:
+        harmonium.save(dbn, args.save_model)
     tic = time.perf_counter()
     gen_err = error(dbn.predict(xt), yt)
     times["generative classification of the test set"] = time.perf_counter() - tic

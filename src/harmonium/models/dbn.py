@@ -240,8 +240,9 @@ class DBN(nn.Module):
 
         The top RBM's features start from a sample of their bias-only distribution;
         ``steps`` alternating Gibbs sweeps ``h ~ p(h | f, label)``, ``f ~ p(f | h)`` run
-        with the label unit clamped; the final features go down through the lower
-        RBMs' top-down conditionals as mean activities (the last one is the image).
+        with the label unit clamped; the final binary features go down through the lower
+        RBMs' top-down conditionals, sampled layer by layer (ancestral sampling), and the
+        data layer is returned as mean activities (the image).
 
         Parameters
         ----------
@@ -274,9 +275,10 @@ class DBN(nn.Module):
         for _ in range(steps):
             h = top.sample_h_from_v(torch.cat([f, lab], 1), generator=generator)
             f = top.visible.split(top.sample_v_from_h(h, generator=generator))[0]
-        x = top.visible.split(top.mean_v_from_h(h))[0]
-        for rbm in reversed(self.feature_rbms):
-            x = rbm.mean_v_from_h(x)
+        x = f
+        for i, rbm in enumerate(reversed(self.feature_rbms)):
+            last = i == len(self.feature_rbms) - 1
+            x = rbm.mean_v_from_h(x) if last else rbm.sample_v_from_h(x, generator=generator)
         return x
 
     # ----- unrolling ---------------------------------------------------------------------
