@@ -165,7 +165,8 @@ def report():
         f = r["final"]
         lo, hi = f["log_z_bracket_3sigma"]
         lines.append(
-            f"| {r['method']} | {r['epochs']} ({r['updates']}) | {r['train_seconds']:.0f} | "
+            f"| {r.get('run', r['method'])} | {r['epochs']} ({r['updates']}) | "
+            f"{r['train_seconds']:.0f} | "
             f"{f['log_z']:.2f} [{lo:.2f}, {hi:.2f}] | {f['reverse_log_z']:.2f} | "
             f"{f['test_ll']:.2f} | {f['reverse_test_ll']:.2f} | {f['train_ll']:.2f} | "
             f"{f['ais_seconds']:.0f} + {f['reverse_seconds']:.0f} |"
@@ -180,16 +181,21 @@ def report():
 def plot_curves(runs):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for r in runs:
         ep = [c["epoch"] for c in r["curve"]]
-        ax.plot(ep, [c["test_ll"] for c in r["curve"]], marker="o", label=r["method"])
-    for k, v in PUBLISHED.items():
-        ax.axhline(v, lw=0.6, ls="--", color="grey")
-        ax.text(0, v, k, fontsize=7, va="bottom", color="grey")
+        label = r.get("run", r["method"])
+        (line,) = ax.plot(ep, [c["test_ll"] for c in r["curve"]], marker="o", label=label)
+        ax.plot([r["epochs"]], [r["final"]["test_ll"]], marker="*", ms=12,
+                color=line.get_color())
+    for k in ("CD1(25)", "CD3(25)", "CD25(25)"):
+        ax.axhline(PUBLISHED[k], lw=0.6, ls="--", color="grey")
+        ax.text(ax.get_xlim()[1], PUBLISHED[k], f" SM08 {k}", fontsize=7, va="center",
+                color="grey")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test log-likelihood (nats, AIS)")
+    ax.set_ylabel("test log-likelihood (nats)")
+    ax.set_title("o: AIS with 1,000 betas during training; *: published schedule", fontsize=8)
     ax.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "mnist_loglik_curves.png", dpi=120)
@@ -217,6 +223,7 @@ def main():
     ap.add_argument("--final-betas", type=int, default=14500)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the per-run result file")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run, nothing written")
     ap.add_argument("--report", action="store_true", help="merge per-method results")
     args = ap.parse_args()
@@ -236,6 +243,8 @@ def main():
     res, samples = run_method(args.method, args.epochs, train, test, args.curve_every,
                               args.curve_betas, args.final_betas)
     res["wall_seconds_total"] = time.perf_counter() - tic
+    name = f"{args.method}{args.tag}"
+    res["run"] = name
     res["machine"] = {
         "platform": platform.platform(),
         "processor": platform.processor(),
@@ -245,9 +254,8 @@ def main():
         "device": "cpu",
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"mnist_loglik_{args.method}.json").write_text(json.dumps(res, indent=1))
-    np.save(f"/tmp/mnist_samples_{args.method}.npy", samples)
-    plot_samples(samples, args.method)
+    (RESULTS / f"mnist_loglik_{name}.json").write_text(json.dumps(res, indent=1))
+    plot_samples(samples, name)
     print(json.dumps(res["final"], indent=1))
 
 
