@@ -276,6 +276,15 @@ def _result(path: _Path, log_w: torch.Tensor, n_betas: int, reverse: bool) -> AI
     return AISResult(log_z, rel, log_w, path.log_z_base, n_betas, reverse)
 
 
+def _run(path, starts, n_chunks, schedule, generator, progress, *, reverse) -> AISResult:
+    """Anneal each chunk of starting states along ``schedule``; collect the weights."""
+    n_steps = len(schedule) - 1
+    desc = "reverse AIS" if reverse else "AIS"
+    with tqdm(total=n_chunks * n_steps, desc=desc, disable=not progress) as bar:
+        parts = [path.anneal(v, schedule, generator=generator, pbar=bar) for v in starts]
+    return _result(path, torch.cat(parts), n_steps, reverse)
+
+
 def _schedule(n_betas, betas) -> list[float]:
     if betas is None:
         return published_schedule(n_betas).tolist()
@@ -334,12 +343,8 @@ def ais(
     schedule = _schedule(n_betas, betas)
     path = _Path(rbm, _resolve_base(rbm, base))
     sizes = [min(chunk, n_chains - i) for i in range(0, n_chains, chunk)]
-    parts = []
-    with tqdm(total=len(sizes) * (len(schedule) - 1), desc="AIS", disable=not progress) as bar:
-        for size in sizes:
-            v = path.sample_base(size, generator=generator)
-            parts.append(path.anneal(v, schedule, generator=generator, pbar=bar))
-    return _result(path, torch.cat(parts), len(schedule) - 1, reverse=False)
+    starts = (path.sample_base(size, generator=generator) for size in sizes)
+    return _run(path, starts, len(sizes), schedule, generator, progress, reverse=False)
 
 
 @torch.no_grad()
@@ -383,10 +388,4 @@ def reverse_ais(
     schedule = _schedule(n_betas, betas)[::-1]
     path = _Path(rbm, _resolve_base(rbm, base))
     starts = v0.split(chunk)
-    parts = []
-    with tqdm(
-        total=len(starts) * (len(schedule) - 1), desc="reverse AIS", disable=not progress
-    ) as bar:
-        for v in starts:
-            parts.append(path.anneal(v, schedule, generator=generator, pbar=bar))
-    return _result(path, torch.cat(parts), len(schedule) - 1, reverse=True)
+    return _run(path, starts, len(starts), schedule, generator, progress, reverse=True)
