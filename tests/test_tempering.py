@@ -234,3 +234,23 @@ def test_bad_tempering_input():
         Centered("pcd")
     with pytest.raises(ValueError, match="rate"):
         Centered(PCD(), rate=0)
+
+
+@pytest.mark.parametrize("make", [lambda: PT(8, betas=3), lambda: Centered(PCD(8))])
+def test_fit_resumes_pt_and_centered_bit_for_bit(make, tmp_path):
+    data = (torch.rand(40, 6, generator=torch.Generator().manual_seed(8)) < 0.4).double()
+
+    def run(epochs, resume, path):
+        torch.manual_seed(0)
+        rbm = RBM(Bernoulli(6), Bernoulli(3), generator=torch.Generator().manual_seed(9)).double()
+        if resume:
+            fit(rbm, data, make(), epochs=2, batch_size=10, generator=torch.Generator()
+                .manual_seed(10), progress=False, monitor=0, checkpoint=path)
+        fit(rbm, data, make(), epochs=epochs, batch_size=10,
+            generator=torch.Generator().manual_seed(10), progress=False, monitor=0,
+            checkpoint=path, resume=resume)
+        return rbm.weight.detach()
+
+    straight = run(4, False, tmp_path / "a.safetensors")
+    resumed = run(4, True, tmp_path / "b.safetensors")
+    torch.testing.assert_close(resumed, straight, rtol=0, atol=0)
