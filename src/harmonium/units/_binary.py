@@ -24,7 +24,10 @@ class _TwoState(Units):
     def sample_from_inputs(self, inputs, *, generator=None):
         p_high = self._p_high(self._field(inputs))
         u = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype, device=p_high.device)
-        return torch.where(u < p_high, self.high, self.low).to(p_high.dtype)
+        x = (u < p_high).to(p_high.dtype)
+        if self.low != 0.0:  # {0, 1} -> {low, high} in place
+            x.mul_(self.high - self.low).add_(self.low)
+        return x
 
     def mode_from_inputs(self, inputs):
         field = self._field(inputs)
