@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harmonium.cli.rbm import BINARIZE, binarize, image_shape, load_data
+from harmonium.cli.rbm import add_data_arguments, binarize, image_shape, load_data
 
 OWN_LABELS = "data"  # --labels without a file: the data set's own labels
 
@@ -95,9 +95,7 @@ def _evaluate(args) -> None:
 
 
 def _data_args(p) -> None:
-    p.add_argument("--binarize", choices=BINARIZE, default="none",
-                   help="binarize the data first (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.5, help="for --binarize threshold")
+    add_data_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 

@@ -220,7 +220,8 @@ def _common(p, seed=True) -> None:
         p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
-def _data_args(p) -> None:
+def add_data_arguments(p) -> None:
+    """Add the options that say how DATA is binarized (shared by the rbm and dbn groups)."""
     p.add_argument("--binarize", choices=BINARIZE, default="none",
                    help="turn [0, 1] data into 0/1 (default: %(default)s)")
     p.add_argument("--threshold", type=float, default=0.5, help="for --binarize threshold")
@@ -250,7 +251,7 @@ def register(sub) -> None:
     t.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     t.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _data_args(t)
+    add_data_arguments(t)
     _common(t)
     t.set_defaults(func=_train)
 
@@ -288,7 +289,7 @@ def register(sub) -> None:
     e = cmds.add_parser("evaluate", help="likelihood and free-energy statistics on DATA")
     e.add_argument("model", metavar="MODEL")
     e.add_argument("data", metavar="DATA")
-    _data_args(e)
+    add_data_arguments(e)
     add_ais_args(e)
     _common(e)
     e.set_defaults(func=_evaluate)
