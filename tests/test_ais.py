@@ -16,17 +16,11 @@ from harmonium.partition import (
 )
 from harmonium.partition.ais import PUBLISHED_N_BETAS, base_rate, published_schedule
 from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from random_models import random_rbm
 
 
 def _rbm(visible, hidden, seed=0, scale=0.8):
-    g = torch.Generator().manual_seed(seed)
-    rbm = RBM(visible, hidden, weight_std=scale, generator=g).double()
-    with torch.no_grad():
-        for layer in (rbm.visible, rbm.hidden):
-            layer.params[0].copy_(torch.randn(layer.shape, generator=g))
-        if isinstance(rbm.visible, Gaussian):
-            rbm.visible.params[1] = 1.5 + torch.rand(rbm.visible.shape, generator=g)
-    return rbm
+    return random_rbm(visible, hidden, seed=seed, scale=scale)
 
 
 MODELS = {

@@ -3,18 +3,13 @@
 import pytest
 import torch
 
-from harmonium import RBM
 from harmonium.partition import pseudo_log_likelihood
 from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from random_models import random_rbm
 
 
 def _rbm(visible, hidden, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rbm = RBM(visible, hidden, weight_std=0.7, generator=g).double()
-    with torch.no_grad():
-        for layer in (rbm.visible, rbm.hidden):
-            layer.params[0].copy_(torch.randn(layer.shape, generator=g))
-    return rbm
+    return random_rbm(visible, hidden, seed=seed, scale=0.7)
 
 
 PAIRS = {

@@ -7,15 +7,11 @@ import harmonium
 from harmonium import RBM
 from harmonium.partition import log_likelihood_exact, log_partition_exact
 from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from random_models import random_rbm
 
 
-def _rbm(visible, hidden, seed=0, scale=0.5):
-    g = torch.Generator().manual_seed(seed)
-    rbm = RBM(visible, hidden, weight_std=scale, generator=g).double()
-    with torch.no_grad():
-        for layer in (rbm.visible, rbm.hidden):
-            layer.params[0].copy_(torch.randn(layer.shape, generator=g))
-    return rbm
+def _rbm(visible, hidden, seed=0):
+    return random_rbm(visible, hidden, seed=seed, scale=0.5)
 
 
 PAIRS = {
