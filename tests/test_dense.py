@@ -8,18 +8,13 @@ from hypothesis import strategies as st
 
 import harmonium
 from harmonium.models.dense import DenseAssociativeMemory
+from random_models import flip_bits, random_spins
 
 
 def _spins(n, d, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 2, (n, d), generator=g).float() * 2 - 1
+    return random_spins(n, d, seed)
 
 
-def _flip(x, frac, seed):
-    g = torch.Generator().manual_seed(seed)
-    out = x.clone()
-    out[torch.rand(x.shape, generator=g) < frac] *= -1
-    return out
 
 
 def _brute_energy(x, s, interaction, degree):
@@ -54,7 +49,7 @@ def test_exponential_is_stable_at_large_width():
     mem = DenseAssociativeMemory(784, "exponential").store(x)
     assert torch.isfinite(mem.energy(x)).all() and torch.isfinite(mem.energy_gaps(x)).all()
     torch.testing.assert_close(mem.energy(x), torch.full((5,), -784.0), atol=1e-3, rtol=0)
-    r = mem.recall(_flip(x, 0.3, 3), generator=torch.Generator().manual_seed(0))
+    r = mem.recall(flip_bits(x, 0.3, 3), generator=torch.Generator().manual_seed(0))
     assert (r.states == x).all() and r.converged.all()
 
 
@@ -107,7 +102,7 @@ def test_degree_two_gaps_are_hebbian_fields():
 
 def test_degree_two_reproduces_the_classical_network():
     x = _spins(12, 64, 10)
-    probes = _flip(x, 0.3, 11)
+    probes = flip_bits(x, 0.3, 11)
     dense = DenseAssociativeMemory(64, degree=2).store(x)
     classical = harmonium.HopfieldNetwork(64, bias=False).store(x)
     a = dense.recall(probes, generator=torch.Generator().manual_seed(3))
@@ -124,7 +119,7 @@ def test_stores_patterns_where_the_classical_network_fails():
     for interaction in ("polynomial", "exponential"):
         mem = DenseAssociativeMemory(64, interaction, degree=3).store(x)
         assert mem.is_fixed_point(x).all()
-        r = mem.recall(_flip(x, 0.1, 13), generator=torch.Generator().manual_seed(0))
+        r = mem.recall(flip_bits(x, 0.1, 13), generator=torch.Generator().manual_seed(0))
         assert (r.states == x).all()
 
 
@@ -132,7 +127,7 @@ def test_exponential_stores_more_patterns_than_units():
     x = _spins(300, 32, 14)
     mem = DenseAssociativeMemory(32, "exponential").store(x)
     assert mem.is_fixed_point(x).all()
-    r = mem.recall(_flip(x, 0.1, 15), generator=torch.Generator().manual_seed(0))
+    r = mem.recall(flip_bits(x, 0.1, 15), generator=torch.Generator().manual_seed(0))
     assert (r.states == x).all(1).float().mean() > 0.95
 
 

@@ -8,18 +8,13 @@ from hypothesis import strategies as st
 
 import harmonium
 from harmonium.models.modern_hopfield import ModernHopfield, energy, retrieve, update
+from random_models import flip_bits, random_spins
 
 
 def _spins(n, d, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 2, (n, d), generator=g).double() * 2 - 1
+    return random_spins(n, d, seed, dtype=torch.float64)
 
 
-def _flip(x, frac, seed):
-    g = torch.Generator().manual_seed(seed)
-    out = x.clone()
-    out[torch.rand(x.shape, generator=g) < frac] *= -1
-    return out
 
 
 # ----------------------------------------------------------------- functional core
@@ -92,7 +87,7 @@ def test_retrieved_states_are_fixed_points():
 
 def test_one_step_retrieval_of_well_separated_patterns():
     x = _spins(200, 64, 0)
-    q = _flip(x, 0.1, 1)
+    q = flip_bits(x, 0.1, 1)
     r = retrieve(q, x, beta=1.0, max_steps=1)
     assert r.steps == 1
     assert (r.states - x).abs().max() < 1e-3
@@ -163,7 +158,7 @@ def test_mask_compares_only_observed_entries_and_fills_the_rest(similarity):
 
 def test_normalize_makes_retrieval_scale_invariant():
     x = _spins(30, 32, 7)
-    q = _flip(x, 0.1, 8)
+    q = flip_bits(x, 0.1, 8)
     mem = ModernHopfield(beta=100.0, normalize=True).store(x)
     a, b = mem.retrieve(q), mem.retrieve(10 * q)
     torch.testing.assert_close(a.weights, b.weights)
@@ -173,7 +168,7 @@ def test_normalize_makes_retrieval_scale_invariant():
 def test_iterated_retrieval_reports_steps_and_convergence():
     x = _spins(10, 16, 9)
     mem = ModernHopfield(beta=0.5).store(x)
-    r = mem.retrieve(_flip(x, 0.1, 10), max_steps=50, tol=1e-9)
+    r = mem.retrieve(flip_bits(x, 0.1, 10), max_steps=50, tol=1e-9)
     assert r.converged.all() and 1 < r.steps < 50
     assert mem.retrieve(x, max_steps=1).steps == 1
 
@@ -182,7 +177,7 @@ def test_store_append_and_energy_is_lowest_at_stored_patterns():
     x = _spins(10, 16, 11)
     mem = ModernHopfield(beta=2.0).store(x[:6]).store(x[6:], append=True)
     assert mem.patterns_.shape == (10, 16)
-    e_stored, e_noisy = mem.energy(x), mem.energy(_flip(x, 0.3, 12))
+    e_stored, e_noisy = mem.energy(x), mem.energy(flip_bits(x, 0.3, 12))
     assert (e_stored < e_noisy).all()
 
 
