@@ -212,10 +212,6 @@ class RBM(nn.Module):
         """
         return self._check_layer(v, self.visible, name)
 
-    def check_hidden(self, h, name: str = "h") -> torch.Tensor:
-        """Validate hidden states like :meth:`check_visible`."""
-        return self._check_layer(h, self.hidden, name)
-
     def _check_layer(self, x, layer: Units, name: str) -> torch.Tensor:
         p = layer.params
         if len(layer.shape) == 1:
