@@ -132,7 +132,9 @@ class BoltzmannMachine(nn.Module):
         n = self.n_units
         self.layer = UNIT_TYPES[units](n).to(dtype)
         self.register_buffer("connectivity", self._check_connectivity(connectivity, n))
-        w = torch.randn(n, n, generator=generator, dtype=dtype) * weight_std
+        w = torch.randn(n, n, generator=generator, dtype=dtype,
+                        device=None if generator is None else generator.device)
+        w = w.cpu() * weight_std
         w = torch.triu(w, diagonal=1)
         self.weight = nn.Parameter((w + w.T) * self.connectivity)
         self.blocks = [
@@ -314,7 +316,8 @@ class BoltzmannMachine(nn.Module):
         """Uniformly random states, shape (n_samples, n)."""
         n_samples = check_positive_int(n_samples, "n_samples")
         low, high = self._low_high
-        bits = torch.randint(0, 2, (n_samples, self.n_units), generator=generator)
+        bits = torch.randint(0, 2, (n_samples, self.n_units), generator=generator,
+                             device=None if generator is None else generator.device)
         return (low + (high - low) * bits).to(self.weight)
 
     def sample(

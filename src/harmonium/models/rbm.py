@@ -70,9 +70,10 @@ class RBM(nn.Module):
         self.visible = visible
         self.hidden = hidden
         w = torch.randn(
-            *visible.shape, *hidden.shape, generator=generator, dtype=visible.params.dtype
+            *visible.shape, *hidden.shape, generator=generator, dtype=visible.params.dtype,
+            device=None if generator is None else generator.device,
         )
-        self.weight = nn.Parameter(w * weight_std)
+        self.weight = nn.Parameter(w.to(visible.params.device) * weight_std)
 
     # ----- shapes ---------------------------------------------------------------------
     @property

@@ -161,7 +161,9 @@ def fit_boltzmann(
     chains = bm.random_states(n_chains, generator=generator)
     bar = tqdm(range(epochs), desc="boltzmann", disable=not progress)
     for epoch in bar:
-        order = torch.randperm(v.shape[0], generator=generator).to(v.device)
+        order = torch.randperm(v.shape[0], generator=generator,
+                               device=None if generator is None else generator.device)
+        order = order.to(v.device)
         for start in range(0, v.shape[0], batch_size):
             batch = v[order[start : start + batch_size]]
             with torch.no_grad():

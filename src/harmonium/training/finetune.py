@@ -104,7 +104,7 @@ def fine_tune(
         val = (xv, dbn.check_labels(validation_data[1], xv.shape[0], "validation labels",
                                     n_classes=n_classes))
     if generator is None:
-        generator = torch.Generator()
+        generator = torch.Generator(device=x.device)
         generator.seed()
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
@@ -115,8 +115,10 @@ def fine_tune(
     history = History()
     for epoch in tqdm(range(epochs), desc="fine-tuning", disable=not progress):
         tic = time.perf_counter()
-        perm = torch.randperm(n, generator=generator).to(x.device)
-        total, correct = 0.0, 0
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
+        # running sums stay on the device: no host synchronisation inside the epoch
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
+        correct = torch.zeros((), dtype=torch.int64, device=x.device)
         net.train()
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size]
@@ -126,11 +128,12 @@ def fine_tune(
             loss.backward()
             optimizer.step()
             schedule.step()
-            total += loss.item() * idx.numel()
-            correct += (logits.detach().argmax(1) == y[idx]).sum().item()
+            total += loss.detach() * idx.numel()
+            correct += (logits.detach().argmax(1) == y[idx]).sum()
         net.eval()
+        loss_mean, accuracy = total.item() / n, correct.item() / n
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - tic,
-                  "loss": total / n, "accuracy": correct / n}
+                  "loss": loss_mean, "accuracy": accuracy}
         if val is not None:
             record["val_accuracy"] = _accuracy(net, *val)
         history.records.append(record)
