@@ -43,7 +43,8 @@ def check_training_data(rbm, data, name: str = "data") -> torch.Tensor:
         return rbm.check_visible(data, name)
     p = vis.params
     x = as_batch(data, name, n_features=vis.n_units, dtype=p.dtype, device=p.device)
-    if ((x < vis.low) | (x > vis.high)).any():
+    lowest, highest = torch.aminmax(x)  # one pass; as_batch has ruled out NaN
+    if lowest < vis.low or highest > vis.high:
         bad = x[(x < vis.low) | (x > vis.high)][0].item()
         raise ValueError(
             f"{name} must lie in [{vis.low:g}, {vis.high:g}] for {type(vis).__name__} "
@@ -63,7 +64,8 @@ def _check_number(value, name: str, minimum: float = 0.0, strict: bool = False) 
 
 def _make_optimizer(rbm, optimizer, lr: float, momentum: float) -> torch.optim.Optimizer:
     if optimizer is None:
-        return torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum)
+        # fused: one pass over each parameter for the momentum and the update
+        return torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum, fused=True)
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):

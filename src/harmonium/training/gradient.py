@@ -1,12 +1,25 @@
 """One stochastic gradient of the RBM log-likelihood, written into ``.grad``.
 
-The gradient of ``mean_data F(v) - mean_model F(v)`` (v_model held fixed) is taken by
-autograd for every unit type. The weights enter only through the hidden input
-``I = v W``, so autograd stops at ``I`` and the chain rule through the one linear map
-is applied by hand: ``dL/dW = v_data' dL/dI_data + v_model' dL/dI_model``, two matrix
-products written straight into the reused ``weight.grad`` buffer. The data's hidden
-input is computed once and shared with the negative phase (CD starts from it), so a
-CD-1 step costs exactly five matrix products.
+The loss is ``L = mean_data F(v) - mean_model F(v)`` with ``F(v) = E_vis(v) - cgf_hid(v W)``
+and the negative samples ``v_model`` held fixed. Its gradient is written down without
+building an autograd graph over the batch, using two facts true of every unit type:
+
+- ``d cgf / dI = E[h | I]`` (``hidden.mean_from_inputs``). The weights enter only through
+  the hidden input ``I = v W``, so
+  ``dL/dW = -v_data' E[h | I_data] / n_data + v_model' E[h | I_model] / n_model``: two
+  matrix products written straight into the reused ``weight.grad`` buffer, with the
+  scales folded into them.
+- For the bias-only layers (Bernoulli, Spin, Categorical, and :class:`Joined` layers of
+  them) ``E(x) = -theta.x`` and ``cgf`` is a function of ``theta + I``, so the bias
+  gradients are batch means: ``mean v_model - mean v_data`` for the visible layer and
+  ``mean E[h | I_model] - mean E[h | I_data]`` for the hidden one. The parameters of
+  other layers (the Gaussian precision) go through autograd of that layer's own
+  energy or cgf, with the input fields held fixed.
+
+``tests/test_gradient_fast_path.py`` checks the result against autograd of ``L``
+through every parameter, for every pair of unit types. The data's hidden input is
+computed once and shared with the negative phase (CD starts from it), so a CD-1 step
+costs exactly five matrix products.
 
 Everything lands in ordinary ``.grad`` tensors: a distributed loop can all-reduce
 them between :func:`compute_gradients` and ``optimizer.step()``.
@@ -16,11 +29,61 @@ from __future__ import annotations
 
 import torch
 
+from harmonium.units import Bernoulli, Categorical, Spin
+from harmonium.units.joined import Joined
+
 __all__ = ["compute_gradients"]
 
+_BIAS_ONLY = (Bernoulli, Spin, Categorical)
 
-def _free_energy_from_inputs(rbm, v: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    return rbm.visible.energy(v) - rbm.hidden.cgf(inputs)
+
+def _bias_only(layer) -> bool:
+    """Whether ``layer`` has ``E(x) = -theta.x`` and a cgf of ``theta + I`` alone."""
+    if type(layer) is Joined:
+        return all(kind in _BIAS_ONLY for kind, _ in layer.parts)
+    return type(layer) in _BIAS_ONLY
+
+
+def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
+    if p.grad is None or p.grad.shape != p.shape:
+        p.grad = torch.empty_like(p)
+    return p.grad
+
+
+def _layer_gradient(layer, term, inputs, stats, extra=None) -> None:
+    """Write ``d/dparams [mean term(data) - mean term(model)] (+ extra)`` into ``.grad``.
+
+    ``term`` is ``layer.energy`` (``inputs`` and ``stats``: the states) or ``-layer.cgf``
+    (``inputs``: the input fields; ``stats``: the conditional means), each a
+    ``(data, model)`` pair; ``-stats`` is ``d term / d theta`` for bias-only layers.
+    """
+    params = layer.params
+    if not params.requires_grad:
+        return
+    if _bias_only(layer):
+        torch.sub(stats[1].mean(0), stats[0].mean(0), out=_grad_buffer(params)[0])
+    else:
+        with torch.enable_grad():
+            loss = term(inputs[0]).mean() - term(inputs[1]).mean()
+            (grad,) = torch.autograd.grad(loss, params)
+        _grad_buffer(params).copy_(grad)
+    if extra is not None:
+        params.grad.add_(extra)
+
+
+def _sparsity_gradients(hidden, inputs, target: float, cost: float):
+    """Gradients of ``cost * sum_j BCE(target, q_j)`` wrt ``inputs`` and ``hidden.params``.
+
+    The second is ``None`` when the hidden parameters are frozen.
+    """
+    inputs = inputs.detach().requires_grad_(True)
+    wrt = (inputs, hidden.params) if hidden.params.requires_grad else (inputs,)
+    with torch.enable_grad():
+        eps = torch.finfo(inputs.dtype).eps
+        q = hidden.mean_from_inputs(inputs).mean(0).clamp(eps, 1.0 - eps)
+        bce = -(target * torch.log(q) + (1.0 - target) * torch.log1p(-q))
+        grads = torch.autograd.grad(cost * bce.sum(), wrt)
+    return grads[0], grads[1] if len(grads) > 1 else None
 
 
 def compute_gradients(
@@ -34,7 +97,7 @@ def compute_gradients(
     """Write the negative log-likelihood gradient estimate into the parameters' ``.grad``.
 
     No input validation (this is the inner loop of :func:`harmonium.fit`); ``.grad``
-    is overwritten, not accumulated.
+    is overwritten, not accumulated (the buffers are reused).
 
     Parameters
     ----------
@@ -54,29 +117,24 @@ def compute_gradients(
     torch.Tensor, shape (n_model, *visible.shape)
         The negative-phase samples used.
     """
+    visible, hidden = rbm.visible, rbm.hidden
     with torch.no_grad():
         inputs_data = rbm.inputs_h_from_v(v_data)
         v_model = method.negative(rbm, v_data, inputs_data, generator=generator)
         inputs_model = rbm.inputs_h_from_v(v_model)
-    inputs_data.requires_grad_(True)
-    inputs_model.requires_grad_(True)
-    for p in (rbm.visible.params, rbm.hidden.params):
-        p.grad = None
-    loss = (
-        _free_energy_from_inputs(rbm, v_data, inputs_data).mean()
-        - _free_energy_from_inputs(rbm, v_model, inputs_model).mean()
-    )
+        mean_data = hidden.mean_from_inputs(inputs_data)
+        mean_model = hidden.mean_from_inputs(inputs_model)
+    scale_data, scale_model = -1.0 / v_data.shape[0], 1.0 / v_model.shape[0]
+    # dL/dI_data = scale_data * mean_data (+ the sparsity penalty's share)
+    d_data, extra_h = mean_data, None
     if sparsity is not None:
-        target, cost = sparsity
-        eps = torch.finfo(inputs_data.dtype).eps
-        q = rbm.hidden.mean_from_inputs(inputs_data).mean(0).clamp(eps, 1.0 - eps)
-        bce = -(target * torch.log(q) + (1.0 - target) * torch.log1p(-q))
-        loss = loss + cost * bce.sum()
-    loss.backward()
-    weight = rbm.weight
-    if weight.grad is None:
-        weight.grad = torch.empty_like(weight)
-    grad = weight.grad.view(v_data[0].numel(), -1)
-    torch.mm(v_data.flatten(1).T, inputs_data.grad.flatten(1), out=grad)
-    grad.addmm_(v_model.flatten(1).T, inputs_model.grad.flatten(1))
+        d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
+        d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
+    with torch.no_grad():
+        _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model))
+        _layer_gradient(hidden, lambda i: -hidden.cgf(i), (inputs_data, inputs_model),
+                        (mean_data, mean_model), extra_h)
+        grad = _grad_buffer(rbm.weight).view(v_data[0].numel(), -1)
+        grad.addmm_(v_data.flatten(1).T, d_data.flatten(1), beta=0, alpha=scale_data)
+        grad.addmm_(v_model.flatten(1).T, mean_model.flatten(1), alpha=scale_model)
     return v_model

@@ -23,8 +23,8 @@ class _TwoState(Units):
 
     def sample_from_inputs(self, inputs, *, generator=None):
         p_high = self._p_high(self._field(inputs))
-        u = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype, device=p_high.device)
-        x = (u < p_high).to(p_high.dtype)
+        x = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype, device=p_high.device)
+        torch.lt(x, p_high, out=x)  # the uniforms become the {0, 1} states in place
         if self.low != 0.0:  # {0, 1} -> {low, high} in place
             x.mul_(self.high - self.low).add_(self.low)
         return x
