@@ -56,6 +56,9 @@ RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 SIZES = [784, 500, 500, 2000]
 N_FIT = 50000  # images used to choose the fine-tuning learning rate; the rest validate
+NETS = ("pretrained", "random")
+FINE_TUNED = {"pretrained": "DBN pretrained + fine-tuned",
+              "random": "same net, random init, same fine-tuning"}
 PUBLISHED = {"DBN 784-500-500-2000-10 (Hinton et al. 2006)": 1.25,
              "pretraining + backprop (Hinton and Salakhutdinov 2006)": 1.2}
 
@@ -101,9 +104,9 @@ class Phases:
         return _Timer()
 
 
-def random_init(like: DBN, generator: torch.Generator) -> DBN:
+def random_init(device: str, generator: torch.Generator) -> DBN:
     """The same architecture with PyTorch's default Linear initialisation."""
-    net = DBN(SIZES, n_labels=10).to(like.rbms[0].weight.device)
+    net = DBN(SIZES, n_labels=10).to(device)
     with torch.no_grad():
         for rbm in net.rbms:
             bound = 1.0 / rbm.weight.shape[0] ** 0.5
@@ -128,17 +131,51 @@ def select_and_fit(dbn: DBN, x, y, n_fit: int, lrs, epochs, phases: Phases, name
     return best, curves
 
 
+def pretrain(args, top, x, y, xt, yt, g, g_cpu, phases: Phases, errors: dict, result: dict,
+             stem: str) -> DBN:
+    """Greedy pretraining, then the generative classifier, dreams and layer-1 features."""
+    pre_epochs = result["pretrain"]["epochs_per_layer"]
+    dbn = DBN(SIZES, n_labels=10, generator=g_cpu).to(args.device)
+    with phases(f"pretraining ({pre_epochs} epochs per layer)"):
+        fit_greedy(dbn, x, y, method=[harmonium.CD(1), harmonium.CD(1), top],
+                   epochs=pre_epochs, lr=args.pretrain_lr, momentum=args.pretrain_momentum,
+                   weight_decay=2e-4, batch_size=100, monitor=0, generator=g, progress=False,
+                   scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(
+                       opt, lambda epoch: 1.0 - epoch / pre_epochs))
+    if args.save_model is not None:
+        harmonium.save(dbn, args.save_model)
+    with phases("generative classification of the test set"):
+        errors["DBN generative (pretrained only)"] = error(dbn.predict(xt), yt)
+    with phases(f"dreaming 10 digits per class ({args.dream_steps} Gibbs sweeps)"):
+        dreams = [dbn.dream(c, 10, steps=args.dream_steps, generator=g).view(10, 28, 28).cpu()
+                  for c in range(10)]
+    fig = image_grid([d.numpy() for d in dreams], row_labels=[str(c) for c in range(10)])
+    fig.savefig(RESULTS / f"{stem}_dreams.png", dpi=80)
+    write(result, stem)
+    with phases("logistic regression on layer-1 features"):
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(max_iter=200).fit(dbn.transform(x, depth=1).cpu().numpy(),
+                                                  y.cpu().numpy())
+        errors["logistic regression on layer-1 RBM features"] = 100.0 * (1 - lr.score(
+            dbn.transform(xt, depth=1).cpu().numpy(), yt.cpu().numpy()))
+    write(result, stem)
+    return dbn
+
+
 def write(result: dict, stem: str) -> str:
     """Write the JSON and markdown results (called after every phase); return the table."""
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     pre, ft = result["pretrain"], result["finetune"]
+    pretraining = "no pretraining (random initialisation only)" if pre is None else (
+        f"pretraining {pre['epochs_per_layer']} epoch(s) per layer (CD-1, top RBM "
+        f"{pre['top_method']}, lr {pre['lr']} decayed linearly to 0, momentum "
+        f"{pre['momentum']})")
     lines = [
         f"# DBN on MNIST ({result['machine']['device']})", "",
         f"{result['n_train']} training images (the first {result['n_fit_for_selection']} "
         f"to choose the fine-tuning lr, the rest to validate it) / {result['n_test']} test "
-        f"images, binarized at 0.5; 784-500-500-2000-10; pretraining "
-        f"{pre['epochs_per_layer']} epoch(s) per layer (CD-1, top RBM {pre['top_method']}, "
-        f"lr {pre['lr']} decayed linearly to 0, momentum {pre['momentum']}); fine-tuning "
+        f"images, binarized at 0.5; 784-500-500-2000-10; {pretraining}; fine-tuning "
         f"{ft['epochs']} epochs (Adam, cosine), lr chosen from {ft['lrs_tried']}: "
         + ", ".join(f"{v} {k}" for k, v in ft["chosen_lr"].items()) + ".", "",
         "| model | test error (%) |", "| --- | --- |",
@@ -146,9 +183,10 @@ def write(result: dict, stem: str) -> str:
         *[f"| published: {k} | {v:.2f} |" for k, v in PUBLISHED.items()],
         "", "| phase | seconds |", "| --- | --- |",
         *[f"| {k} | {v:.1f} |" for k, v in result["seconds"].items()],
-        f"| total | {sum(result['seconds'].values()):.1f} |", "",
-        f"![dreamed digits]({stem}_dreams.png)",
+        f"| total | {sum(result['seconds'].values()):.1f} |",
     ]
+    if pre is not None:
+        lines += ["", f"![dreamed digits]({stem}_dreams.png)"]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     return "\n".join(lines)
 
@@ -167,6 +205,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--nets", nargs="+", choices=NETS, default=list(NETS),
+                    help="which networks to train (random init alone skips pretraining)")
+    ap.add_argument("--save-model", type=Path, help="save the pretrained DBN here")
     ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -191,8 +232,9 @@ def main() -> None:
                                if args.device.startswith("cuda")
                                else f"CPU, {args.threads} torch thread(s)")},
         "n_train": int(x.shape[0]), "n_fit_for_selection": n_fit, "n_test": int(xt.shape[0]),
-        "pretrain": {"epochs_per_layer": pre_epochs, "lr": args.pretrain_lr,
-                     "momentum": args.pretrain_momentum, "top_method": repr(top)},
+        "pretrain": None if "pretrained" not in args.nets else {
+            "epochs_per_layer": pre_epochs, "lr": args.pretrain_lr,
+            "momentum": args.pretrain_momentum, "top_method": repr(top)},
         "finetune": {"epochs": ft_epochs, "lrs_tried": args.finetune_lrs, "chosen_lr": chosen,
                      "validation_accuracy_per_epoch": curves},
         "test_error_percent": errors,
@@ -200,38 +242,14 @@ def main() -> None:
         "seconds": phases.seconds,
     }
 
-    dbn = DBN(SIZES, n_labels=10, generator=g_cpu).to(args.device)
-    with phases(f"pretraining ({pre_epochs} epochs per layer)"):
-        fit_greedy(dbn, x, y, method=[harmonium.CD(1), harmonium.CD(1), top],
-                   epochs=pre_epochs, lr=args.pretrain_lr, momentum=args.pretrain_momentum,
-                   weight_decay=2e-4, batch_size=100, monitor=0, generator=g, progress=False,
-                   scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(
-                       opt, lambda epoch: 1.0 - epoch / pre_epochs))
-    with phases("generative classification of the test set"):
-        errors["DBN generative (pretrained only)"] = error(dbn.predict(xt), yt)
-    with phases(f"dreaming 10 digits per class ({args.dream_steps} Gibbs sweeps)"):
-        dreams = [dbn.dream(c, 10, steps=args.dream_steps, generator=g).view(10, 28, 28).cpu()
-                  for c in range(10)]
-    fig = image_grid([d.numpy() for d in dreams], row_labels=[str(c) for c in range(10)])
-    fig.savefig(RESULTS / f"{stem}_dreams.png", dpi=80)
-    write(result, stem)
-    with phases("logistic regression on layer-1 features"):
-        from sklearn.linear_model import LogisticRegression
-
-        lr = LogisticRegression(max_iter=200).fit(dbn.transform(x, depth=1).cpu().numpy(),
-                                                  y.cpu().numpy())
-        errors["logistic regression on layer-1 RBM features"] = 100.0 * (1 - lr.score(
-            dbn.transform(xt, depth=1).cpu().numpy(), yt.cpu().numpy()))
-    write(result, stem)
-
-    for name, net, key in (("pretrained", dbn, "DBN pretrained + fine-tuned"),
-                           ("random init", random_init(dbn, g_cpu),
-                            "same net, random init, same fine-tuning")):
+    if "pretrained" in args.nets:
+        dbn = pretrain(args, top, x, y, xt, yt, g, g_cpu, phases, errors, result, stem)
+    for name in args.nets:
+        net = dbn if name == "pretrained" else random_init(args.device, g_cpu)
         chosen[name], curves[name] = select_and_fit(net, x, y, n_fit, args.finetune_lrs,
                                                     ft_epochs, phases, name, g)
-        errors[key] = error(net.predict(xt), yt)
-        table = write(result, stem)
-    print(table)
+        errors[FINE_TUNED[name]] = error(net.predict(xt), yt)
+        print(write(result, stem))
 
 
 if __name__ == "__main__":
