@@ -5,6 +5,10 @@
 interleaved: harmonium ``fit`` with CD(1) and PCD(batch), scikit-learn's BernoulliRBM
 (n_iter=1, same float32 data), and the limit: the five matrix products of one CD-1 step
 (v W, h W', v_model W, v' dI, v_model' dI_model) timed alone. Medians of repeats.
+Each timing starts after a short pause, so that no contender runs while the previous
+one's BLAS threads are still spinning (OpenBLAS worker threads busy-wait for a while
+after scikit-learn's last call; whatever ran right after scikit-learn lost about a
+third of its speed at batch 100 and half at batch 10).
 
 Also the scikit-learn digits example (plot_rbm_logistic_classification: nudged 8x8
 digits, RBM features + logistic regression) with both RBMs side by side.
@@ -30,6 +34,13 @@ from harmonium.units import Bernoulli
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 OUT = Path(__file__).resolve().parent / "results"
 N_VIS, N_HID = 784, 500
+SETTLE_S = 0.5  # pause before each timing: idle BLAS threads stop spinning
+
+
+def settled(fn, *args):
+    """``fn(*args)`` after a pause that lets every thread pool go idle."""
+    time.sleep(SETTLE_S)
+    return fn(*args)
 
 
 def load_mnist(n: int) -> np.ndarray:
@@ -85,10 +96,10 @@ def throughput(repeats: int, sizes: dict[int, int]) -> dict:
         runs = {"harmonium_cd1": [], "harmonium_pcd1": [], "sklearn": [], "matmul_limit": []}
         time_harmonium(x[: 10 * batch], batch, "cd")  # warm-up
         for _ in range(repeats):  # interleaved: every contender once per repeat
-            runs["harmonium_cd1"].append(time_harmonium(x, batch, "cd"))
-            runs["sklearn"].append(time_sklearn(x, batch))
-            runs["matmul_limit"].append(time_matmuls(x, batch))
-            runs["harmonium_pcd1"].append(time_harmonium(x, batch, "pcd"))
+            runs["harmonium_cd1"].append(settled(time_harmonium, x, batch, "cd"))
+            runs["sklearn"].append(settled(time_sklearn, x, batch))
+            runs["matmul_limit"].append(settled(time_matmuls, x, batch))
+            runs["harmonium_pcd1"].append(settled(time_harmonium, x, batch, "pcd"))
         med = {k: statistics.median(v) for k, v in runs.items()}
         results[str(batch)] = {
             "n_samples": n,
@@ -151,7 +162,8 @@ def write(results: dict) -> None:
         "",
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) for torch and for "
         f"scikit-learn's BLAS; medians of "
-        f"{results['repeats']} interleaved repeats; machine shared with other jobs.",
+        f"{results['repeats']} interleaved repeats, each timing after a {SETTLE_S:g} s pause; "
+        "machine shared with other jobs.",
         "",
         "| batch | harmonium CD-1 | harmonium PCD-1 | scikit-learn | matmuls alone | "
         "CD-1 / sklearn | PCD-1 / sklearn | CD-1 step / matmuls | PCD-1 step / matmuls |",

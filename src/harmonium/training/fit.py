@@ -64,8 +64,10 @@ def _check_number(value, name: str, minimum: float = 0.0, strict: bool = False) 
 
 def _make_optimizer(rbm, optimizer, lr: float, momentum: float) -> torch.optim.Optimizer:
     if optimizer is None:
-        # fused: one pass over each parameter for the momentum and the update
-        return torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum, fused=True)
+        # fused (float32/64 on CPU and CUDA): momentum and update in one pass per tensor
+        w = rbm.weight
+        fused = w.device.type in ("cpu", "cuda") and w.dtype in (torch.float32, torch.float64)
+        return torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum, fused=fused or None)
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):
