@@ -8,7 +8,6 @@ returned; in float64 the two must agree to rounding, for every pair of unit type
 import pytest
 import torch
 
-import harmonium
 from harmonium import CD, PCD
 from harmonium.training import compute_gradients
 from harmonium.training.centering import Centered
@@ -128,17 +127,3 @@ def test_subclasses_take_the_generic_path(side):
     rbm = random_rbm(layers["visible"], layers["hidden"], seed=4)
     _check(rbm, _data(rbm), CD(1))
 
-
-def test_default_optimizer_is_plain_sgd_with_momentum():
-    # fit's default optimiser is the fused SGD; it must follow the same recurrence.
-    def train(**kwargs):
-        rbm = _model("bernoulli", "bernoulli")
-        data = _data(rbm, n=30, seed=7)
-        harmonium.fit(rbm, data, PCD(10), epochs=3, batch_size=10, momentum=0.7,
-                      generator=torch.Generator().manual_seed(8), progress=False, monitor=0,
-                      **kwargs)
-        return _params(rbm)
-
-    plain = train(optimizer=lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, fused=False))
-    for a, b in zip(train(lr=0.05), plain, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

@@ -17,6 +17,7 @@ from harmonium.training.gradient import compute_gradients
 from harmonium.training.history import History
 from harmonium.training.methods import CD
 from harmonium.training.monitor import epoch_metrics, monitor_subset
+from harmonium.training.sgd import MomentumSGD
 from harmonium.units import Bernoulli, Spin
 
 __all__ = ["check_training_data", "fit"]
@@ -64,10 +65,7 @@ def _check_number(value, name: str, minimum: float = 0.0, strict: bool = False) 
 
 def _make_optimizer(rbm, optimizer, lr: float, momentum: float) -> torch.optim.Optimizer:
     if optimizer is None:
-        # fused (float32/64 on CPU and CUDA): momentum and update in one pass per tensor
-        w = rbm.weight
-        fused = w.device.type in ("cpu", "cuda") and w.dtype in (torch.float32, torch.float64)
-        return torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum, fused=fused or None)
+        return MomentumSGD(rbm.parameters(), lr=lr, momentum=momentum)
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):
@@ -189,7 +187,9 @@ def fit(
     batch_size : int
         Mini-batch size; the last batch of an epoch may be smaller.
     lr, momentum : float
-        Learning rate and momentum of the default optimiser (``torch.optim.SGD``).
+        Learning rate and momentum of the default optimiser
+        (:class:`~harmonium.training.sgd.MomentumSGD`, the recurrence of
+        ``torch.optim.SGD``).
     weight_decay, l1 : float
         L2 and L1 penalties on the weights only (not the biases).
     sparsity : float, optional
