@@ -50,18 +50,22 @@ def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
     return p.grad
 
 
-def _layer_gradient(layer, term, inputs, stats, extra=None) -> None:
+def _layer_gradient(layer, term, inputs, stats, weights, extra=None) -> None:
     """Write ``d/dparams [mean term(data) - mean term(model)] (+ extra)`` into ``.grad``.
 
     ``term`` is ``layer.energy`` (``inputs`` and ``stats``: the states) or ``-layer.cgf``
     (``inputs``: the input fields; ``stats``: the conditional means), each a
     ``(data, model)`` pair; ``-stats`` is ``d term / d theta`` for bias-only layers.
+    ``weights`` are ``(-1 / n_data, ..)`` and ``(1 / n_model, ..)`` vectors.
     """
     params = layer.params
     if not params.requires_grad:
         return
     if _bias_only(layer):
-        torch.sub(stats[1].mean(0), stats[0].mean(0), out=_grad_buffer(params)[0])
+        # two matrix-vector products: cheaper than two means and a difference
+        out = _grad_buffer(params)[0].view(-1)
+        torch.mv(stats[1].flatten(1).T, weights[1], out=out)
+        out.addmv_(stats[0].flatten(1).T, weights[0])
     else:
         with torch.enable_grad():
             loss = term(inputs[0]).mean() - term(inputs[1]).mean()
@@ -125,15 +129,17 @@ def compute_gradients(
         mean_data = hidden.mean_from_inputs(inputs_data)
         mean_model = hidden.mean_from_inputs(inputs_model)
     scale_data, scale_model = -1.0 / v_data.shape[0], 1.0 / v_model.shape[0]
+    weights = (v_data.new_full(v_data.shape[:1], scale_data),
+               v_data.new_full(v_model.shape[:1], scale_model))
     # dL/dI_data = scale_data * mean_data (+ the sparsity penalty's share)
     d_data, extra_h = mean_data, None
     if sparsity is not None:
         d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
         d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
     with torch.no_grad():
-        _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model))
+        _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model), weights)
         _layer_gradient(hidden, lambda i: -hidden.cgf(i), (inputs_data, inputs_model),
-                        (mean_data, mean_model), extra_h)
+                        (mean_data, mean_model), weights, extra_h)
         grad = _grad_buffer(rbm.weight).view(v_data[0].numel(), -1)
         grad.addmm_(v_data.flatten(1).T, d_data.flatten(1), beta=0, alpha=scale_data)
         grad.addmm_(v_model.flatten(1).T, mean_model.flatten(1), alpha=scale_model)
