@@ -134,14 +134,19 @@ def select_and_fit(dbn: DBN, x, y, n_fit: int, lrs, epochs, phases: Phases, name
 def pretrain(args, top, x, y, xt, yt, g, g_cpu, phases: Phases, errors: dict, result: dict,
              stem: str) -> DBN:
     """Greedy pretraining, then the generative classifier, dreams and layer-1 features."""
-    pre_epochs = result["pretrain"]["epochs_per_layer"]
+    epochs = result["pretrain"]["epochs_per_layer"]
+    layer_epochs = iter(epochs)
+
+    def linear_decay(optimizer):  # fit_greedy makes one scheduler per layer, bottom first
+        n = next(layer_epochs)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 - epoch / n)
+
     dbn = DBN(SIZES, n_labels=10, generator=g_cpu).to(args.device)
-    with phases(f"pretraining ({pre_epochs} epochs per layer)"):
-        fit_greedy(dbn, x, y, method=[harmonium.CD(1), harmonium.CD(1), top],
-                   epochs=pre_epochs, lr=args.pretrain_lr, momentum=args.pretrain_momentum,
-                   weight_decay=2e-4, batch_size=100, monitor=0, generator=g, progress=False,
-                   scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(
-                       opt, lambda epoch: 1.0 - epoch / pre_epochs))
+    with phases(f"pretraining ({'+'.join(map(str, epochs))} epochs)"):
+        fit_greedy(dbn, x, y, method=[harmonium.CD(1), harmonium.CD(1), top], epochs=epochs,
+                   lr=args.pretrain_lr, momentum=args.pretrain_momentum, weight_decay=2e-4,
+                   batch_size=100, monitor=0, generator=g, progress=False,
+                   scheduler=linear_decay)
     if args.save_model is not None:
         harmonium.save(dbn, args.save_model)
     with phases("generative classification of the test set"):
@@ -168,9 +173,10 @@ def write(result: dict, stem: str) -> str:
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     pre, ft = result["pretrain"], result["finetune"]
     pretraining = "no pretraining (random initialisation only)" if pre is None else (
-        f"pretraining {pre['epochs_per_layer']} epoch(s) per layer (CD-1, top RBM "
-        f"{pre['top_method']}, lr {pre['lr']} decayed linearly to 0, momentum "
-        f"{pre['momentum']})")
+        "pretraining {} epochs for the three RBMs (CD-1, top RBM {}, lr {} decayed "
+        "linearly to 0 in each, momentum {})".format(
+            "+".join(map(str, pre["epochs_per_layer"])), pre["top_method"], pre["lr"],
+            pre["momentum"]))
     lines = [
         f"# DBN on MNIST ({result['machine']['device']})", "",
         f"{result['n_train']} training images (the first {result['n_fit_for_selection']} "
@@ -198,6 +204,8 @@ def main() -> None:
     ap.add_argument("--pretrain-epochs", type=int, default=4)
     ap.add_argument("--pretrain-lr", type=float, default=0.05)
     ap.add_argument("--pretrain-momentum", type=float, default=0.5)
+    ap.add_argument("--top-epochs", type=int, help="epochs of the top RBM "
+                    "(default: --pretrain-epochs)")
     ap.add_argument("--top-method", choices=("cd", "pcd"), default="pcd")
     ap.add_argument("--finetune-epochs", type=int, default=8)
     ap.add_argument("--finetune-lrs", type=float, nargs="+", default=[1e-3])
@@ -211,7 +219,8 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pre_epochs = 1 if args.quick else args.pretrain_epochs
+    pre_epochs = [1] * 3 if args.quick else [args.pretrain_epochs] * 2 + [
+        args.top_epochs or args.pretrain_epochs]
     ft_epochs = 1 if args.quick else args.finetune_epochs
     x, y, xt, yt = load(args.data, args.quick, args.device)
     n_fit = 5000 if args.quick else N_FIT
