@@ -13,7 +13,11 @@ third of its speed at batch 100 and half at batch 10).
 Also the scikit-learn digits example (plot_rbm_logistic_classification: nudged 8x8
 digits, RBM features + logistic regression) with both RBMs side by side.
 
-Usage: python benchmarks/rbm_throughput.py [--quick]
+With ``--device cuda`` the same harmonium contenders and the products run on the GPU
+(data already on the device, the GPU synchronised around each timing) and the results go
+to ``rbm_throughput_gpu.{json,md}``; scikit-learn has no GPU path, so it is left out.
+
+Usage: python benchmarks/rbm_throughput.py [--quick] [--threads N] [--device cuda]
 """
 
 from __future__ import annotations
@@ -43,20 +47,29 @@ def settled(fn, *args):
     return fn(*args)
 
 
-def load_mnist(n: int) -> np.ndarray:
-    with np.load(MNIST) as f:
+def timed(device: str, fn) -> float:
+    """Seconds that ``fn()`` takes, waiting for the GPU at both ends."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t
+
+
+def load_mnist(n: int, path: Path = MNIST) -> np.ndarray:
+    with np.load(path) as f:
         return (f["x_train"][:n].reshape(n, -1) / 255.0).astype(np.float32)
 
 
-def time_harmonium(x: np.ndarray, batch: int, method: str) -> float:
-    g = torch.Generator().manual_seed(0)
-    rbm = harmonium.RBM(Bernoulli(N_VIS), Bernoulli(N_HID), generator=g)
+def time_harmonium(x: np.ndarray, batch: int, method: str, device: str = "cpu") -> float:
+    g = torch.Generator(device=device).manual_seed(0)
+    rbm = harmonium.RBM(Bernoulli(N_VIS), Bernoulli(N_HID), generator=g).to(device)
     m = harmonium.CD(1) if method == "cd" else harmonium.PCD(batch, 1)
-    xt = torch.from_numpy(x)
-    t = time.perf_counter()
-    harmonium.fit(rbm, xt, m, epochs=1, batch_size=batch, lr=0.1, momentum=0.0, generator=g,
-                  progress=False, monitor=0)
-    return len(x) / (time.perf_counter() - t)
+    xt = torch.from_numpy(x).to(device)
+    return len(x) / timed(device, lambda: harmonium.fit(
+        rbm, xt, m, epochs=1, batch_size=batch, lr=0.1, momentum=0.0, generator=g,
+        progress=False, monitor=0))
 
 
 def time_sklearn(x: np.ndarray, batch: int) -> float:
@@ -69,47 +82,58 @@ def time_sklearn(x: np.ndarray, batch: int) -> float:
     return len(x) / (time.perf_counter() - t)
 
 
-def time_matmuls(x: np.ndarray, batch: int) -> float:
+def time_matmuls(x: np.ndarray, batch: int, device: str = "cpu") -> float:
     """The five products of one CD-1 step, on the same shapes, nothing else."""
-    xt = torch.from_numpy(x)
-    w = torch.randn(N_VIS, N_HID) * 0.01
-    h = (torch.rand(batch, N_HID) < 0.5).float()
-    v_model = (torch.rand(batch, N_VIS) < 0.5).float()
-    d_i = torch.rand(batch, N_HID)
+    xt = torch.from_numpy(x).to(device)
+    w = torch.randn(N_VIS, N_HID, device=device) * 0.01
+    h = (torch.rand(batch, N_HID, device=device) < 0.5).float()
+    v_model = (torch.rand(batch, N_VIS, device=device) < 0.5).float()
+    d_i = torch.rand(batch, N_HID, device=device)
     grad = torch.empty_like(w)
     steps = len(x) // batch
-    t = time.perf_counter()
-    for s in range(steps):
-        v = xt[s * batch : (s + 1) * batch]
-        torch.mm(v, w)
-        torch.mm(h, w.T)
-        torch.mm(v_model, w)
-        torch.mm(v.T, d_i, out=grad)
-        grad.addmm_(v_model.T, d_i)
-    return steps * batch / (time.perf_counter() - t)
+
+    def products():
+        for s in range(steps):
+            v = xt[s * batch : (s + 1) * batch]
+            torch.mm(v, w)
+            torch.mm(h, w.T)
+            torch.mm(v_model, w)
+            torch.mm(v.T, d_i, out=grad)
+            grad.addmm_(v_model.T, d_i)
+
+    return steps * batch / timed(device, products)
 
 
-def throughput(repeats: int, sizes: dict[int, int]) -> dict:
+def throughput(repeats: int, sizes: dict[int, int], device: str = "cpu",
+               data: Path = MNIST) -> dict:
+    on_cpu = device == "cpu"
+    contenders = {
+        "harmonium_cd1": lambda x, b: time_harmonium(x, b, "cd", device),
+        "sklearn": time_sklearn,
+        "matmul_limit": lambda x, b: time_matmuls(x, b, device),
+        "harmonium_pcd1": lambda x, b: time_harmonium(x, b, "pcd", device),
+    }
+    if not on_cpu:
+        del contenders["sklearn"]  # no GPU path
     results = {}
     for batch, n in sizes.items():
-        x = load_mnist(n)
-        runs = {"harmonium_cd1": [], "harmonium_pcd1": [], "sklearn": [], "matmul_limit": []}
-        time_harmonium(x[: 10 * batch], batch, "cd")  # warm-up
+        x = load_mnist(n, data)
+        runs = {name: [] for name in contenders}
+        time_harmonium(x[: 10 * batch], batch, "cd", device)  # warm-up
         for _ in range(repeats):  # interleaved: every contender once per repeat
-            runs["harmonium_cd1"].append(settled(time_harmonium, x, batch, "cd"))
-            runs["sklearn"].append(settled(time_sklearn, x, batch))
-            runs["matmul_limit"].append(settled(time_matmuls, x, batch))
-            runs["harmonium_pcd1"].append(settled(time_harmonium, x, batch, "pcd"))
+            for name, fn in contenders.items():
+                runs[name].append(settled(fn, x, batch))
         med = {k: statistics.median(v) for k, v in runs.items()}
         results[str(batch)] = {
             "n_samples": n,
             "samples_per_s_runs": runs,
             "samples_per_s_median": med,
-            "cd1_over_sklearn": med["harmonium_cd1"] / med["sklearn"],
-            "pcd1_over_sklearn": med["harmonium_pcd1"] / med["sklearn"],
             "cd1_step_over_matmul_time": med["matmul_limit"] / med["harmonium_cd1"],
             "pcd1_step_over_matmul_time": med["matmul_limit"] / med["harmonium_pcd1"],
         }
+        if on_cpu:
+            results[str(batch)]["cd1_over_sklearn"] = med["harmonium_cd1"] / med["sklearn"]
+            results[str(batch)]["pcd1_over_sklearn"] = med["harmonium_pcd1"] / med["sklearn"]
         print(batch, json.dumps({k: round(v, 3) for k, v in results[str(batch)].items()
                                  if isinstance(v, float)}), flush=True)
     return results
@@ -156,27 +180,35 @@ def digits_example(n_iter: int = 10) -> dict:
 
 def write(results: dict) -> None:
     OUT.mkdir(exist_ok=True)
-    (OUT / "rbm_throughput.json").write_text(json.dumps(results, indent=2))
+    device = results["device"]
+    stem = "rbm_throughput" if device == "cpu" else "rbm_throughput_gpu"
+    (OUT / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    if device == "cpu":
+        setup = (f"CPU; torch {torch.__version__}, {results['torch_threads']} thread(s) for "
+                 "torch and for scikit-learn's BLAS")
+        columns = ["harmonium CD-1", "harmonium PCD-1", "scikit-learn", "matmuls alone",
+                   "CD-1 / sklearn", "PCD-1 / sklearn"]
+    else:
+        setup = f"{results['device_name']}; torch {torch.__version__}"
+        columns = ["harmonium CD-1", "harmonium PCD-1", "matmuls alone"]
+    columns += ["CD-1 step / matmuls", "PCD-1 step / matmuls"]
     lines = [
-        "# RBM training throughput (784 x 500 Bernoulli RBM, MNIST, float32, CPU)",
+        f"# RBM training throughput (784 x 500 Bernoulli RBM, MNIST, float32, {device})",
         "",
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) for torch and for "
-        f"scikit-learn's BLAS; medians of "
-        f"{results['repeats']} interleaved repeats, each timing after a {SETTLE_S:g} s pause; "
-        "machine shared with other jobs.",
+        f"{setup}; medians of {results['repeats']} interleaved repeats, each timing after "
+        f"a {SETTLE_S:g} s pause.",
         "",
-        "| batch | harmonium CD-1 | harmonium PCD-1 | scikit-learn | matmuls alone | "
-        "CD-1 / sklearn | PCD-1 / sklearn | CD-1 step / matmuls | PCD-1 step / matmuls |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| batch | " + " | ".join(columns) + " |",
+        "| --- " * (len(columns) + 1) + "|",
     ]
     for batch, r in results["throughput"].items():
         m = r["samples_per_s_median"]
-        lines.append(
-            f"| {batch} | {m['harmonium_cd1']:,.0f}/s | {m['harmonium_pcd1']:,.0f}/s | "
-            f"{m['sklearn']:,.0f}/s | {m['matmul_limit']:,.0f}/s | {r['cd1_over_sklearn']:.2f}x | "
-            f"{r['pcd1_over_sklearn']:.2f}x | {r['cd1_step_over_matmul_time']:.2f}x | "
-            f"{r['pcd1_step_over_matmul_time']:.2f}x |"
-        )
+        cells = [f"{m[k]:,.0f}/s" for k in ("harmonium_cd1", "harmonium_pcd1", "sklearn",
+                                            "matmul_limit") if k in m]
+        cells += [f"{r[k]:.2f}x" for k in ("cd1_over_sklearn", "pcd1_over_sklearn",
+                                           "cd1_step_over_matmul_time",
+                                           "pcd1_step_over_matmul_time") if k in r]
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
     d = results.get("digits")
     if d:
         lines += [
@@ -187,7 +219,7 @@ def write(results: dict) -> None:
             "| --- | --- | --- |",
         ]
         lines += [f"| {k} | {v['accuracy']:.4f} | {v['fit_seconds']:.1f} |" for k, v in d.items()]
-    (OUT / "rbm_throughput.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -195,6 +227,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for torch and BLAS alike (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure")
+    parser.add_argument("--data", type=Path, default=MNIST, help="an mnist.npz")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
@@ -203,8 +237,12 @@ def main() -> None:
     repeats = 3 if args.quick else 7
     sizes = {100: 3000, 10: 1000} if args.quick else {100: 10000, 10: 3000}
     results = {"repeats": repeats, "torch_threads": torch.get_num_threads(),
-               "throughput": throughput(repeats, sizes)}
-    results["digits"] = digits_example(n_iter=10)
+               "device": args.device,
+               "throughput": throughput(repeats, sizes, args.device, args.data)}
+    if args.device == "cpu":
+        results["digits"] = digits_example(n_iter=10)
+    else:
+        results["device_name"] = torch.cuda.get_device_name(args.device)
     write(results)
 
 
