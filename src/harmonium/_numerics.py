@@ -104,7 +104,8 @@ def as_batch(
         raise ValueError(f"{name} is empty: expected at least one sample")
     if n_features is not None and t.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} features, got {t.shape[1]}")
-    if not torch.isfinite(t).all():
+    # one pass: NaN propagates into both extremes, +-inf shows in one of them
+    if not all(torch.isfinite(extreme) for extreme in torch.aminmax(t)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return t
 
