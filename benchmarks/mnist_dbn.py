@@ -22,8 +22,10 @@ Side by side, with the same data:
 - the pretrained DBN as a *generative* classifier (up pass, then the top RBM's free
   energy of each label), before any fine-tuning;
 - logistic regression (scikit-learn, lbfgs) on the 500 first-layer RBM features;
-- the same 784-500-500-2000-10 network from random initialisation (PyTorch's default
-  uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), with the same selection and budget.
+- the same 784-500-500-2000-10 network from random initialisation, with the same
+  selection and budget: each RBM's weights uniform(-1/sqrt(n), 1/sqrt(n)) with n its
+  visible width (PyTorch's default for the hidden layers; the output layer, made from the
+  top RBM's label rows, gets that RBM's bound), biases 0.
 
 Dreams: for each class, ``--dream-steps`` alternating Gibbs sweeps in the top RBM with
 the label clamped, then a down pass (a figure of 10 per class).
@@ -49,6 +51,7 @@ import argparse
 import json
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -95,25 +98,18 @@ class Phases:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    @contextmanager
     def __call__(self, name: str):
-        phases = self
-
-        class _Timer:
-            def __enter__(self):
-                phases._sync()
-                self.tic = time.perf_counter()
-
-            def __exit__(self, *exc):
-                phases._sync()
-                phases.seconds[name] = time.perf_counter() - self.tic
-                print(f"[{time.strftime('%H:%M:%S')}] {name}: {phases.seconds[name]:.1f} s",
-                      flush=True)
-
-        return _Timer()
+        self._sync()
+        tic = time.perf_counter()
+        yield
+        self._sync()
+        self.seconds[name] = time.perf_counter() - tic
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: {self.seconds[name]:.1f} s", flush=True)
 
 
 def random_init(device: str, generator: torch.Generator) -> DBN:
-    """The same architecture with PyTorch's default Linear initialisation."""
+    """The same architecture, weights uniform(-1/sqrt(n_visible), 1/sqrt(n_visible))."""
     net = DBN(SIZES, n_labels=10).to(device)
     with torch.no_grad():
         for rbm in net.rbms:
