@@ -300,6 +300,8 @@ def fit(
                 optimizer.step()
                 rbm.project_()
                 bar.update(v.shape[0])
+            if weight.is_cuda:  # the epoch's kernels are queued, not yet run
+                torch.cuda.synchronize(weight.device)
             seconds = time.perf_counter() - tic
             if scheduler is not None:
                 scheduler.step()
