@@ -18,6 +18,7 @@ __all__ = [
     "check_binary",
     "check_positive_int",
     "check_spin",
+    "generator_device",
     "log_2cosh",
     "logmeanexp",
     "softplus",
@@ -33,6 +34,15 @@ def log_2cosh(x: torch.Tensor) -> torch.Tensor:
 def logmeanexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``log(mean(exp(x)))`` along ``dim``, stable for large ``|x|``."""
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
+
+
+def generator_device(generator: torch.Generator | None, default=None):
+    """Where random draws from ``generator`` must be made: its device, else ``default``.
+
+    A CUDA generator only draws on the GPU, so code that draws first and moves the result
+    asks for the generator's device.
+    """
+    return default if generator is None else generator.device
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

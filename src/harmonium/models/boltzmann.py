@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harmonium._numerics import as_batch, check_positive_int
+from harmonium._numerics import as_batch, check_positive_int, generator_device
 from harmonium.units import Bernoulli, Spin
 
 __all__ = ["MAX_EXACT_UNITS", "BoltzmannMachine"]
@@ -133,7 +133,7 @@ class BoltzmannMachine(nn.Module):
         self.layer = UNIT_TYPES[units](n).to(dtype)
         self.register_buffer("connectivity", self._check_connectivity(connectivity, n))
         w = torch.randn(n, n, generator=generator, dtype=dtype,
-                        device=None if generator is None else generator.device)
+                        device=generator_device(generator))
         w = w.cpu() * weight_std
         w = torch.triu(w, diagonal=1)
         self.weight = nn.Parameter((w + w.T) * self.connectivity)
@@ -317,7 +317,7 @@ class BoltzmannMachine(nn.Module):
         n_samples = check_positive_int(n_samples, "n_samples")
         low, high = self._low_high
         bits = torch.randint(0, 2, (n_samples, self.n_units), generator=generator,
-                             device=None if generator is None else generator.device)
+                             device=generator_device(generator))
         return (low + (high - low) * bits).to(self.weight)
 
     def sample(

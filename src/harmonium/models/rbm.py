@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harmonium._numerics import as_batch, check_positive_int
+from harmonium._numerics import as_batch, check_positive_int, generator_device
 from harmonium.units import Bernoulli, Categorical, Gaussian, Spin, Units
 
 __all__ = ["RBM"]
@@ -71,7 +71,7 @@ class RBM(nn.Module):
         self.hidden = hidden
         w = torch.randn(
             *visible.shape, *hidden.shape, generator=generator, dtype=visible.params.dtype,
-            device=None if generator is None else generator.device,
+            device=generator_device(generator),
         )
         self.weight = nn.Parameter(w.to(visible.params.device) * weight_std)
 

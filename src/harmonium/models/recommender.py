@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, generator_device
 from harmonium.models.rating_rbm import (
     RatingBatch,
     cd_loss,
@@ -587,8 +587,8 @@ class RBMRecommender:
 
     def _random_weights(self, shape, generator) -> torch.Tensor:
         """N(0, weight_std^2) draws on the model's device (the generator's, if given)."""
-        device = self.device if generator is None else generator.device
-        w = torch.randn(shape, generator=generator, dtype=self.dtype, device=device)
+        w = torch.randn(shape, generator=generator, dtype=self.dtype,
+                        device=generator_device(generator, self.device))
         return (w * self.weight_std).to(self.device)
 
     def _train(self, cases, epochs, val, generator, progress, schedule) -> None:
@@ -607,8 +607,8 @@ class RBMRecommender:
             for group in opt.param_groups:  # linear decay to zero over the epochs
                 group["lr"] = self.learning_rate * (1 - epoch / epochs)
             start = time.perf_counter()
-            device = cases.device if generator is None else generator.device
-            perm = cases[torch.randperm(len(cases), generator=generator, device=device)
+            perm = cases[torch.randperm(len(cases), generator=generator,
+                                        device=generator_device(generator, cases.device))
                          .to(cases.device)]
             for chunk in perm.split(self.batch_size):
                 loss = cd_loss(rbm, self._cases.batch(chunk), steps, generator=generator)

@@ -20,7 +20,7 @@ import logging
 import torch
 from tqdm.auto import tqdm
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, generator_device
 from harmonium.models.boltzmann import BoltzmannMachine
 
 __all__ = ["POSITIVE_PHASES", "ahs_gradient", "fit_boltzmann", "positive_phase"]
@@ -162,8 +162,7 @@ def fit_boltzmann(
     bar = tqdm(range(epochs), desc="boltzmann", disable=not progress)
     for epoch in bar:
         order = torch.randperm(v.shape[0], generator=generator,
-                               device=None if generator is None else generator.device)
-        order = order.to(v.device)
+                               device=generator_device(generator)).to(v.device)
         for start in range(0, v.shape[0], batch_size):
             batch = v[order[start : start + batch_size]]
             with torch.no_grad():

@@ -19,9 +19,8 @@ class MomentumSGD(torch.optim.Optimizer):
 
     with the same state (``"momentum_buffer"``), so checkpoints written with either
     resume with the other. Its step is a plain loop, one pass over each tensor for the
-    momentum and one for the update: in a 784 x 500 RBM at batch 10 on one CPU thread,
-    ``torch.optim.SGD.step`` (fused or not) cost 40 to 80 us more per step, about 5 %
-    of the step (see docs/design-notes.md).
+    momentum and one for the update: cheaper per step than ``torch.optim.SGD.step``
+    (fused or not) at small batches (measured in docs/design-notes.md).
 
     Parameters
     ----------
