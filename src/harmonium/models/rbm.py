@@ -24,6 +24,11 @@ __all__ = ["RBM"]
 UNIT_TYPES = {cls.__name__: cls for cls in (Bernoulli, Spin, Gaussian, Categorical)}
 
 
+def _unflatten(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``(batch, prod(shape)) -> (batch, *shape)``; no view call for one-axis layers."""
+    return x if len(shape) == 1 else x.view(x.shape[0], *shape)
+
+
 class RBM(nn.Module):
     """Restricted Boltzmann machine over any two unit layers.
 
@@ -86,7 +91,8 @@ class RBM(nn.Module):
 
     def _w2d(self) -> torch.Tensor:
         """Weights as a ``(prod(visible.shape), prod(hidden.shape))`` matrix."""
-        return self.weight.reshape(self.visible.params[0].numel(), -1)
+        w = self.weight
+        return w if w.dim() == 2 else w.reshape(self.visible.params[0].numel(), -1)
 
     def extra_repr(self) -> str:
         return f"weight: {tuple(self.weight.shape)}"
@@ -94,11 +100,11 @@ class RBM(nn.Module):
     # ----- fields and energies --------------------------------------------------------
     def inputs_h_from_v(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden input field ``v W``, (batch, *visible.shape) -> (batch, *hidden.shape)."""
-        return (v.flatten(1) @ self._w2d()).view(v.shape[0], *self.hidden.shape)
+        return _unflatten(v.flatten(1) @ self._w2d(), self.hidden.shape)
 
     def inputs_v_from_h(self, h: torch.Tensor) -> torch.Tensor:
         """Visible input field ``h W'``, (batch, *hidden.shape) -> (batch, *visible.shape)."""
-        return (h.flatten(1) @ self._w2d().T).view(h.shape[0], *self.visible.shape)
+        return _unflatten(h.flatten(1) @ self._w2d().T, self.visible.shape)
 
     def interaction_energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``-<v, W h>`` per sample, shape (batch,)."""

@@ -27,6 +27,8 @@ them between :func:`compute_gradients` and ``optimizer.step()``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from harmonium.units import Bernoulli, Categorical, Spin
@@ -42,6 +44,16 @@ def _bias_only(layer) -> bool:
     if type(layer) is Joined:
         return all(kind in _BIAS_ONLY for kind, _ in layer.parts)
     return type(layer) in _BIAS_ONLY
+
+
+@functools.lru_cache(maxsize=8)
+def _batch_weights(n_data: int, n_model: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(-1 / n_data, ..)`` and ``(1 / n_model, ..)``: the batch means' weight vectors.
+
+    Cached (read only): the same two vectors serve every mini-batch of a run.
+    """
+    return (torch.full((n_data,), -1.0 / n_data, dtype=dtype, device=device),
+            torch.full((n_model,), 1.0 / n_model, dtype=dtype, device=device))
 
 
 def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
@@ -63,7 +75,7 @@ def _layer_gradient(layer, term, inputs, stats, weights, extra=None) -> None:
         return
     if _bias_only(layer):
         # two matrix-vector products: cheaper than two means and a difference
-        out = _grad_buffer(params)[0].view(-1)
+        out = _grad_buffer(params).view(-1)  # params: the bias, (1, *shape)
         torch.mv(stats[1].flatten(1).T, weights[1], out=out)
         out.addmv_(stats[0].flatten(1).T, weights[0])
     else:
@@ -122,25 +134,25 @@ def compute_gradients(
         The negative-phase samples used.
     """
     visible, hidden = rbm.visible, rbm.hidden
-    with torch.no_grad():
+    with torch.no_grad():  # _sparsity_gradients and _layer_gradient enable grad themselves
         inputs_data = rbm.inputs_h_from_v(v_data)
         v_model = method.negative(rbm, v_data, inputs_data, generator=generator)
         inputs_model = rbm.inputs_h_from_v(v_model)
         mean_data = hidden.mean_from_inputs(inputs_data)
         mean_model = hidden.mean_from_inputs(inputs_model)
-    scale_data, scale_model = -1.0 / v_data.shape[0], 1.0 / v_model.shape[0]
-    weights = (v_data.new_full(v_data.shape[:1], scale_data),
-               v_data.new_full(v_model.shape[:1], scale_model))
-    # dL/dI_data = scale_data * mean_data (+ the sparsity penalty's share)
-    d_data, extra_h = mean_data, None
-    if sparsity is not None:
-        d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
-        d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
-    with torch.no_grad():
+        n_data, n_model = v_data.shape[0], v_model.shape[0]
+        weights = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
+        # dL/dI_data = -mean_data / n_data (+ the sparsity penalty's share)
+        d_data, scale_data, extra_h = mean_data, -1.0 / n_data, None
+        if sparsity is not None:
+            d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
+            d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
         _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model), weights)
         _layer_gradient(hidden, lambda i: -hidden.cgf(i), (inputs_data, inputs_model),
                         (mean_data, mean_model), weights, extra_h)
-        grad = _grad_buffer(rbm.weight).view(v_data[0].numel(), -1)
-        grad.addmm_(v_data.flatten(1).T, d_data.flatten(1), beta=0, alpha=scale_data)
-        grad.addmm_(v_model.flatten(1).T, mean_model.flatten(1), alpha=scale_model)
+        v_data, v_model = v_data.flatten(1), v_model.flatten(1)
+        grad = _grad_buffer(rbm.weight)
+        grad = grad if grad.dim() == 2 else grad.view(v_data.shape[1], -1)
+        grad.addmm_(v_data.T, d_data.flatten(1), beta=0, alpha=scale_data)
+        grad.addmm_(v_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
     return v_model

@@ -19,11 +19,11 @@ class _TwoState(Units):
         super().__init__((n,), torch.zeros(1, n))
 
     def _field(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.bias + inputs
+        return inputs + self.params  # params: the bias, (1, *shape), broadcast
 
     def sample_from_inputs(self, inputs, *, generator=None):
         p_high = self._p_high(self._field(inputs))
-        x = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype, device=p_high.device)
+        x = torch.empty_like(p_high).uniform_(generator=generator)  # torch.rand's stream
         torch.lt(x, p_high, out=x)  # the uniforms become the {0, 1} states in place
         if self.low != 0.0:  # {0, 1} -> {low, high} in place
             x.mul_(self.high - self.low).add_(self.low)

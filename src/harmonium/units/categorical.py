@@ -31,7 +31,7 @@ class Categorical(Units):
         return self.shape[1]
 
     def _field(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.bias + inputs
+        return inputs + self.params  # params: the bias, (1, *shape), broadcast
 
     def cgf(self, inputs):
         return torch.logsumexp(self._field(inputs), dim=-1).sum(1)
