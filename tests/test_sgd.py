@@ -1,6 +1,8 @@
 """MomentumSGD, fit's default optimiser, against torch.optim.SGD's recurrence."""
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,3 +79,26 @@ def test_fit_default_optimizer_follows_torch_sgd():
     torch_sgd = train(optimizer=lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7))
     for a, b in zip(train(lr=0.05), torch_sgd, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_param_groups_are_checked_as_torch_does():
+    p = torch.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match="appear in more than one"):
+        MomentumSGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    opt = MomentumSGD([p], lr=0.1, momentum=0.9)
+    assert opt.param_groups[0]["momentum"] == 0.9 and opt.param_groups[0]["lr"] == 0.1
+
+
+def test_fit_does_not_import_torch_dynamo():
+    # torch's own add_param_group imports torch._dynamo on first use (over a second,
+    # once per process); a small fit must not pay that. A fresh interpreter, since
+    # other tests may have imported it here.
+    code = (
+        "import sys, torch, harmonium\n"
+        "from harmonium.units import Bernoulli\n"
+        "rbm = harmonium.RBM(Bernoulli(6), Bernoulli(3))\n"
+        "harmonium.fit(rbm, torch.rand(20, 6), harmonium.PCD(5), epochs=2, batch_size=5,\n"
+        "              progress=False)\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -34,6 +34,12 @@ class MomentumSGD(torch.optim.Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0):
         super().__init__(params, {"lr": lr, "momentum": momentum})
 
+    # torch.optim.Optimizer.add_param_group, without the wrapper that imports
+    # torch._dynamo on its first call (about 1.1 s once per process, longer than a whole
+    # small fit). The wrapper only matters inside torch.compile'd code.
+    add_param_group = getattr(torch.optim.Optimizer.add_param_group, "__wrapped__",
+                              torch.optim.Optimizer.add_param_group)
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update; ``closure`` (re-evaluating the loss) is called first if given."""
