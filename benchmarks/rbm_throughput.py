@@ -215,6 +215,7 @@ def digits_example(n_iter: int = 10) -> dict:
     out = {}
     for name, rbm in (("sklearn", SkRBM(random_state=0)), ("harmonium", HmRBM(random_state=0))):
         rbm.set_params(learning_rate=0.06, n_iter=n_iter, n_components=100)
+        time.sleep(SETTLE_S)  # let the previous contender's BLAS threads go idle
         t = time.perf_counter()
         clone(rbm).fit(X_train)  # the RBM alone: 64 x 100, batch 10, a small-model figure
         rbm_seconds = time.perf_counter() - t
@@ -254,7 +255,8 @@ def write(results: dict, tag: str = "") -> None:
         f"brackets), each timing after a {SETTLE_S:g} s pause. The plain torch loop is "
         "CD-1 written by hand for this model; 'no draws' is the same loop reusing one set "
         "of uniforms (its step cost without random number generation). 'Products alone' "
-        "are the five matrix products of a CD-1 step and nothing else.",
+        "are the five matrix products of a CD-1 step and nothing else (PCD-1 needs a "
+        "sixth: the chains' hidden field).",
         *table("Training samples per second", "samples_per_s_best", lambda r, key, k:
                f"{r[key][k]:,.0f}/s ({r['samples_per_s_median'][k]:,.0f})"),
         *table("Step time over the products' time (1.00x: nothing but the products)",
