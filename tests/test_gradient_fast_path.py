@@ -66,7 +66,8 @@ def _autograd(rbm, v_data, v_model, sparsity=None):
 def _check(rbm, v_data, method, sparsity=None, seed=2):
     recorded = Recorded(method)
     g = torch.Generator().manual_seed(seed)
-    compute_gradients(rbm, v_data, recorded, generator=g, sparsity=sparsity)
+    returned = compute_gradients(rbm, v_data, recorded, generator=g, sparsity=sparsity)
+    assert returned is recorded.v_model  # the negative samples, in the visible shape
     expected = _autograd(rbm, v_data, recorded.v_model, sparsity)
     for p, e in zip(_params(rbm), expected, strict=True):
         torch.testing.assert_close(p.grad, e, rtol=1e-10, atol=1e-12)

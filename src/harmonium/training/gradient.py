@@ -150,9 +150,9 @@ def compute_gradients(
         _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model), weights)
         _layer_gradient(hidden, lambda i: -hidden.cgf(i), (inputs_data, inputs_model),
                         (mean_data, mean_model), weights, extra_h)
-        v_data, v_model = v_data.flatten(1), v_model.flatten(1)
+        flat_data, flat_model = v_data.flatten(1), v_model.flatten(1)
         grad = _grad_buffer(rbm.weight)
-        grad = grad if grad.dim() == 2 else grad.view(v_data.shape[1], -1)
-        grad.addmm_(v_data.T, d_data.flatten(1), beta=0, alpha=scale_data)
-        grad.addmm_(v_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
+        grad = grad if grad.dim() == 2 else grad.view(flat_data.shape[1], -1)
+        grad.addmm_(flat_data.T, d_data.flatten(1), beta=0, alpha=scale_data)
+        grad.addmm_(flat_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
     return v_model
