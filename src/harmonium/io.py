@@ -7,17 +7,19 @@ metadata holds one JSON document under the key ``"harmonium"``::
 
 ``state`` is the object's nested state (dicts, lists, numbers, strings) in which each
 tensor is replaced by ``{"__tensor__": "<key>"}``. Loading never unpickles anything: it
-parses JSON, reads raw tensor bytes, and calls ``_from_state`` of a class from a fixed
-table of known classes, so a file cannot name arbitrary code to run.
+parses JSON, reads raw tensor bytes, and calls ``_from_state`` of a class that is both
+a public name of :mod:`harmonium` and registered with :func:`savable`, so a file cannot
+name arbitrary code to run.
 
-An object is savable when it has ``_to_state(self) -> dict`` and a classmethod
-``_from_state(cls, state) -> obj``. A plain ``dict`` of tensors and JSON values (a
-training checkpoint, say) is savable as it is and loads back as a ``dict``.
+A class is savable when it is decorated with :func:`savable` and has
+``_to_state(self) -> dict`` and a classmethod ``_from_state(cls, state) -> obj``; each
+model module registers its own classes, so this module holds no table of them. A plain
+``dict`` of tensors and JSON values (a training checkpoint, say) is savable as it is
+and loads back as a ``dict``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import tempfile
@@ -27,21 +29,36 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as _safetensors_bytes
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "load", "savable", "save"]
 
 FORMAT_VERSION = 1
 _META_KEY = "harmonium"
 
-# class name written in the file -> "module:attribute" to import on load.
-_CLASSES: dict[str, str] = {
-    "HopfieldNetwork": "harmonium.models.hopfield:HopfieldNetwork",
-    "RBM": "harmonium.models.rbm:RBM",
-    "ModernHopfield": "harmonium.models.modern_hopfield:ModernHopfield",
-    "DenseAssociativeMemory": "harmonium.models.dense:DenseAssociativeMemory",
-    "BoltzmannMachine": "harmonium.models.boltzmann:BoltzmannMachine",
-    "DBN": "harmonium.models.dbn:DBN",
-    "RBMRecommender": "harmonium.models.recommender:RBMRecommender",
-}
+# classes registered by @savable, by the name written in the file
+_SAVABLE: dict[str, type] = {}
+
+
+def savable(cls: type) -> type:
+    """Class decorator: allow :func:`save` and :func:`load` for ``cls``.
+
+    ``cls`` needs ``_to_state(self) -> dict`` and a classmethod ``_from_state(cls,
+    state)``, and must be exported by the :mod:`harmonium` package under its own name
+    (that is how :func:`load` finds it without importing arbitrary modules).
+    """
+    if not (hasattr(cls, "_to_state") and hasattr(cls, "_from_state")):
+        raise TypeError(f"{cls.__name__} needs _to_state and _from_state to be savable")
+    _SAVABLE[cls.__name__] = cls
+    return cls
+
+
+def _savable_class(class_name: str) -> type | None:
+    """The registered class saved under ``class_name``, imported through the package."""
+    import harmonium
+
+    if class_name not in harmonium.__all__:
+        return None
+    cls = getattr(harmonium, class_name)  # imports the defining module, which registers
+    return cls if _SAVABLE.get(class_name) is cls else None
 
 
 def _flatten(obj, tensors: dict[str, torch.Tensor], path: str):
@@ -84,7 +101,7 @@ def save(obj, path: str | os.PathLike) -> Path:
     Parameters
     ----------
     obj : savable object or dict
-        A harmonium model (anything listed in the class table with ``_to_state``) or a
+        A harmonium model (a class registered with :func:`savable`) or a
         nested dict of tensors, numbers, strings and lists.
     path : str or PathLike
         Destination file, conventionally ``*.safetensors``.
@@ -99,10 +116,10 @@ def save(obj, path: str | os.PathLike) -> Path:
         class_name, state = "dict", obj
     else:
         class_name = type(obj).__name__
-        if class_name not in _CLASSES or not hasattr(obj, "_to_state"):
+        if _SAVABLE.get(class_name) is not type(obj):
             raise TypeError(
                 f"cannot save a {class_name}: expected a harmonium model "
-                f"({', '.join(sorted(_CLASSES))}) or a dict"
+                f"({', '.join(sorted(_SAVABLE))}) or a dict"
             )
         state = obj._to_state()
     tensors: dict[str, torch.Tensor] = {}
@@ -186,10 +203,9 @@ def load(path: str | os.PathLike, *, device: torch.device | str | None = None):
         raise ValueError(f"{path} is damaged: tensor {exc} is missing") from None
     if class_name == "dict":
         return state
-    if class_name not in _CLASSES:
+    cls = _savable_class(class_name) if isinstance(class_name, str) else None
+    if cls is None:
         raise ValueError(f"{path} holds an unknown class {class_name!r}")
-    module_name, attr = _CLASSES[class_name].split(":")
-    cls = getattr(importlib.import_module(module_name), attr)
     try:
         return cls._from_state(state)
     except (KeyError, TypeError) as exc:

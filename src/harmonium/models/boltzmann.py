@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int, generator_device
+from harmonium.io import savable
 from harmonium.units import Bernoulli, Spin
 
 __all__ = ["MAX_EXACT_UNITS", "BoltzmannMachine"]
@@ -66,6 +67,7 @@ def _colour_classes(mask: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
 
 
+@savable
 class BoltzmannMachine(nn.Module):
     """Boltzmann machine with symmetric couplings between all (allowed) pairs of units.
 

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.functional import one_hot
 
 from harmonium._numerics import as_batch, check_positive_int
+from harmonium.io import savable
 from harmonium.models.rbm import RBM
 from harmonium.units import Bernoulli, Categorical, Gaussian
 from harmonium.units.joined import Joined
@@ -42,6 +43,7 @@ __all__ = ["DBN", "VISIBLE_TYPES", "dream"]
 VISIBLE_TYPES = {"bernoulli": Bernoulli, "gaussian": Gaussian}
 
 
+@savable
 class DBN(nn.Module):
     """Deep belief net: an ordered stack of RBMs, optionally with label units on top.
 

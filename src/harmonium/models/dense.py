@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int, check_spin
+from harmonium.io import savable
 from harmonium.models.hopfield import RecallResult
 
 __all__ = ["INTERACTIONS", "DenseAssociativeMemory"]
@@ -46,6 +47,7 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
+@savable
 class DenseAssociativeMemory(nn.Module):
     """Dense associative memory on +1/-1 units.
 

@@ -45,6 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from harmonium._numerics import as_batch, check_positive_int, check_spin
+from harmonium.io import savable
 
 __all__ = ["RULES", "HopfieldNetwork", "RecallResult", "random_patterns"]
 
@@ -97,6 +98,7 @@ def random_patterns(n: int, d: int, *, generator: torch.Generator | None = None,
     return (2 * bits - 1).to(dtype=dtype, device=device)
 
 
+@savable
 class HopfieldNetwork(nn.Module):
     """Classical Hopfield associative memory.
 

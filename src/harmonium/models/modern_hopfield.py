@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from harmonium._numerics import as_batch, check_positive_int
+from harmonium.io import savable
 
 __all__ = ["ModernHopfield", "Retrieval", "energy", "retrieve", "update"]
 
@@ -181,6 +182,7 @@ def _iterate(scores_fn, values, xi, max_steps, tol) -> Retrieval:
             return Retrieval(states=xi, weights=weights, converged=converged, steps=steps)
 
 
+@savable
 class ModernHopfield:
     """Modern Hopfield associative memory for real vectors (images, embeddings).
 

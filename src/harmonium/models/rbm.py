@@ -17,11 +17,10 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int, generator_device
-from harmonium.units import Bernoulli, Categorical, Gaussian, Spin, Units
+from harmonium.io import savable
+from harmonium.units import Units
 
 __all__ = ["RBM"]
-
-UNIT_TYPES = {cls.__name__: cls for cls in (Bernoulli, Spin, Gaussian, Categorical)}
 
 
 def _unflatten(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -29,6 +28,7 @@ def _unflatten(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return x if len(shape) == 1 else x.view(x.shape[0], *shape)
 
 
+@savable
 class RBM(nn.Module):
     """Restricted Boltzmann machine over any two unit layers.
 
@@ -239,8 +239,8 @@ class RBM(nn.Module):
     # ----- saving ---------------------------------------------------------------------
     def _to_state(self) -> dict:
         return {
-            "visible": {"type": type(self.visible).__name__, "params": self.visible.params},
-            "hidden": {"type": type(self.hidden).__name__, "params": self.hidden.params},
+            "visible": self.visible.to_state(),
+            "hidden": self.hidden.to_state(),
             "weight": self.weight,
         }
 
@@ -248,8 +248,12 @@ class RBM(nn.Module):
     def _from_state(cls, state: dict) -> RBM:
         layers = []
         for name in ("visible", "hidden"):
-            kind = state[name]["type"]
-            if kind not in UNIT_TYPES:
-                raise ValueError(f"unknown unit type {kind!r} for the {name} layer")
-            layers.append(UNIT_TYPES[kind].from_params(state[name]["params"]))
-        return cls._assemble(*layers, state["weight"], requires_grad=True)
+            try:
+                layers.append(Units.layer_from_state(state[name]))
+            except ValueError as exc:
+                raise ValueError(f"the {name} layer: {exc}") from None
+        weight = state["weight"]
+        expected = (*layers[0].shape, *layers[1].shape)
+        if not isinstance(weight, torch.Tensor) or tuple(weight.shape) != expected:
+            raise ValueError(f"the weight must be a tensor of shape {expected}")
+        return cls._assemble(*layers, weight, requires_grad=True)

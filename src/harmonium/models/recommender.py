@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harmonium._numerics import check_positive_int, generator_device
+from harmonium.io import savable
 from harmonium.models.rating_rbm import (
     RatingBatch,
     cd_loss,
@@ -310,6 +311,7 @@ class _Cases:
 
 
 # ----- the estimator ----------------------------------------------------------------
+@savable
 class RBMRecommender:
     """RBM collaborative filtering (Salakhutdinov, Mnih and Hinton 2007).
 

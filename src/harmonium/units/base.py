@@ -18,7 +18,23 @@ import itertools
 import torch
 from torch import nn
 
-__all__ = ["Units"]
+__all__ = ["Units", "unit_type"]
+
+# every concrete unit class by name, filled by Units.__init_subclass__ (for loading)
+_REGISTRY: dict[str, type[Units]] = {}
+
+
+def unit_type(name: str) -> type[Units]:
+    """The unit class registered under ``name`` (e.g. ``"Bernoulli"``).
+
+    Raises
+    ------
+    ValueError
+        If no unit class of that name has been defined.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown unit type {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
 
 
 class Units(nn.Module):
@@ -36,6 +52,11 @@ class Units(nn.Module):
     """
 
     param_names: tuple[str, ...] = ("bias",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):  # private helpers are not unit types
+            _REGISTRY[cls.__name__] = cls
 
     def __init__(self, shape: tuple[int, ...], params: torch.Tensor):
         super().__init__()
@@ -55,6 +76,25 @@ class Units(nn.Module):
         Units.__init__(obj, tuple(params.shape[1:]), params)
         obj.params.requires_grad_(requires_grad)
         return obj
+
+    def to_state(self) -> dict:
+        """Everything needed to rebuild this layer: its type name and parameters."""
+        return {"type": type(self).__name__, "params": self.params}
+
+    @classmethod
+    def layer_from_state(cls, state: dict) -> Units:
+        """Rebuild a layer of its registered type from :meth:`to_state`'s dict."""
+        if not isinstance(state, dict):
+            raise ValueError(f"a unit layer state must be a dict, got {type(state).__name__}")
+        kind = unit_type(state.get("type"))
+        params = state.get("params")
+        if not isinstance(params, torch.Tensor) or params.dim() < 2:
+            raise ValueError(f"the {kind.__name__} layer's params must be a tensor of 2+ axes")
+        return kind._from_state(state)
+
+    @classmethod
+    def _from_state(cls, state: dict) -> Units:
+        return cls.from_params(state["params"])
 
     def scaled(self, beta: float) -> Units:
         """This layer with its energy multiplied by ``beta`` (parameters detached)."""

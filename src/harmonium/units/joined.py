@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from harmonium.units.base import Units
+from harmonium.units.base import Units, unit_type
 
 __all__ = ["Joined"]
 
@@ -74,6 +74,21 @@ class Joined(Units):
         obj.params.requires_grad_(requires_grad)
         obj.parts = list(parts)
         return obj
+
+    def to_state(self) -> dict:
+        """Type name, parameters and the parts' layout (type names and shapes)."""
+        parts = [{"type": kind.__name__, "shape": list(shape)} for kind, shape in self.parts]
+        return {**super().to_state(), "parts": parts}
+
+    @classmethod
+    def _from_state(cls, state: dict) -> Joined:
+        parts = state.get("parts")
+        if not isinstance(parts, list) or len(parts) < 2:
+            raise ValueError("a Joined layer state needs a list of at least two parts")
+        layout = [(unit_type(p["type"]), tuple(int(s) for s in p["shape"])) for p in parts]
+        if sum(math.prod(shape) for _, shape in layout) != state["params"].shape[1]:
+            raise ValueError("the Joined parts' sizes do not add up to its parameters")
+        return cls.from_layout(layout, state["params"])
 
     def _slices(self):
         start = 0
