@@ -305,6 +305,19 @@ def test_integer_ids_round_trip(tmp_path):
     np.testing.assert_array_equal(back.predict([20], [8]), rec.predict([20], [8]))
 
 
+def test_more_than_256_levels_round_trip(tmp_path):
+    # levels 256 and above used to be saved as uint8 and came back as 0, 1, ...
+    users, items = ["a", "a", "b", "b", "c"], ["x", "y", "x", "y", "x"]
+    ratings = [256, 300, 257, 0, 299]
+    rec = RBMRecommender(3, epochs=1, rating_scale=(0, 300)).fit(
+        users, items, ratings, generator=torch.Generator().manual_seed(0), progress=False)
+    back = harmonium.load(harmonium.save(rec, tmp_path / "m.safetensors"))
+    assert len(back.levels_) == 301
+    np.testing.assert_array_equal(back._level, rec._level)
+    queries = (["a", "b", "c", "c", "new"], ["x", "x", "x", "y", "y"])
+    np.testing.assert_array_equal(back.predict(*queries), rec.predict(*queries))
+
+
 def test_unsavable_ids_raise(tmp_path):
     rec = RBMRecommender(3, epochs=1).fit([("a", 1), ("b", 2)], [1, 2], [1, 2], progress=False)
     with pytest.raises(TypeError, match="int, float, str and bool"):

@@ -310,6 +310,14 @@ class _Cases:
         return RatingBatch(len(cases), pos, self.unit[idx], self.level[idx])
 
 
+def _index_tensor(index: np.ndarray, n: int) -> torch.Tensor:
+    """Indices in ``[0, n)`` as the narrowest integer tensor that holds them all."""
+    for dtype, limit in ((torch.uint8, 2**8), (torch.int16, 2**15), (torch.int32, 2**31)):
+        if n <= limit:
+            return torch.from_numpy(index).to(dtype)
+    return torch.from_numpy(index).to(torch.int64)
+
+
 # ----- the estimator ----------------------------------------------------------------
 @savable
 class RBMRecommender:
@@ -721,7 +729,6 @@ class RBMRecommender:
     # ----- saving -------------------------------------------------------------------
     def _to_state(self) -> dict:
         self._check_fitted()
-        small = torch.int32 if max(len(self._users), len(self._items)) < 2**31 else torch.int64
         return {
             "config": {
                 "n_hidden": self.n_hidden,
@@ -739,9 +746,9 @@ class RBMRecommender:
             "users": self._users.to_json("user"),
             "items": self._items.to_json("item"),
             "ratings": {
-                "user": torch.from_numpy(self._u).to(small),
-                "item": torch.from_numpy(self._i).to(small),
-                "level": torch.from_numpy(self._level).to(torch.uint8),
+                "user": _index_tensor(self._u, len(self._users)),
+                "item": _index_tensor(self._i, len(self._items)),
+                "level": _index_tensor(self._level, len(self.levels_)),
             },
             "rbm": self.rbm_._to_state(),
             "history": self.history_,
