@@ -112,7 +112,13 @@ def test_frozen_layer_gets_no_gradient():
 
 
 class DoubledBernoulli(Bernoulli):
-    """E(x) = -2 theta x: the bias gradient is twice the mean, not the mean."""
+    """E(x) = -2 theta x: the bias gradient is twice the mean, not the mean.
+
+    A subclass that changes the energy says it is no longer bias-only, and the
+    layer's gradient then goes through autograd of its own energy and cgf.
+    """
+
+    bias_only = False
 
     def energy(self, x):
         return 2 * super().energy(x)

@@ -230,7 +230,7 @@ def test_fit_rejects_bad_options(kwargs, error):
 
 
 def test_sparsity_needs_bernoulli_hidden_units():
-    with pytest.raises(ValueError, match="Bernoulli hidden"):
+    with pytest.raises(ValueError, match=r"means in \[0, 1\]"):
         harmonium.fit(_rbm(Bernoulli(6), Spin(3)), _data(), sparsity=0.1, progress=False)
 
 

@@ -187,11 +187,14 @@ class RBM(nn.Module):
         """The AIS path model ``exp(-(1 - beta) E_base(v) - beta E(v, h))`` (detached).
 
         ``base_visible`` is a visible layer of the same type (the independent-units
-        base-rate model); at ``beta = 0`` hidden units are free and independent.
+        base-rate model); at ``beta = 0`` hidden units are free and independent, with
+        zero bias and their other parameters (a Gaussian precision) kept, so every
+        model on the path is proper (:meth:`~harmonium.units.Units.annealing_start`).
         """
+        hidden = self.hidden
         return self._assemble(
             self.visible.mixed(base_visible, beta),
-            self.hidden.scaled(beta),
+            hidden.mixed(hidden.with_params(hidden.annealing_start()), beta),
             self.weight.detach() * beta,
         )
 
@@ -211,15 +214,22 @@ class RBM(nn.Module):
         self.hidden.project_()
 
     # ----- validation -----------------------------------------------------------------
-    def check_visible(self, v, name: str = "v") -> torch.Tensor:
+    def check_visible(self, v, name: str = "v", *, probabilities: bool = False) -> torch.Tensor:
         """Validate visible states and return them as a tensor on the model's device.
+
+        With ``probabilities=True`` two-state units also accept values between their
+        states (training data read as probabilities, see
+        :meth:`~harmonium.units.Units.check_data`).
 
         Raises ``ValueError`` for a wrong shape, NaN/inf or values outside the visible
         units' support; ``TypeError`` for non-numeric input.
         """
-        return self._check_layer(v, self.visible, name)
+        x = self._check_shape(v, self.visible, name)
+        if probabilities:
+            return self.visible.check_data(x, name)
+        return self.visible.check_support(x, name)
 
-    def _check_layer(self, x, layer: Units, name: str) -> torch.Tensor:
+    def _check_shape(self, x, layer: Units, name: str) -> torch.Tensor:
         p = layer.params
         if len(layer.shape) == 1:
             x = as_batch(x, name, n_features=layer.shape[0], dtype=p.dtype, device=p.device)
@@ -234,7 +244,7 @@ class RBM(nn.Module):
                 )
             if not torch.isfinite(x).all():
                 raise ValueError(f"{name} contains NaN or infinite values")
-        return layer.check_support(x, name)
+        return x
 
     # ----- saving ---------------------------------------------------------------------
     def _to_state(self) -> dict:

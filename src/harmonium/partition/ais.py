@@ -38,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harmonium._numerics import check_positive_int, logmeanexp
-from harmonium.units import Bernoulli, Categorical, Gaussian, Spin, Units
+from harmonium.units import Units
 
 __all__ = ["AISResult", "ais", "base_rate", "published_schedule", "reverse_ais"]
 
@@ -46,11 +46,6 @@ __all__ = ["AISResult", "ais", "base_rate", "published_schedule", "reverse_ais"]
 # 10,000 in [0.9, 1]; ``n_betas`` rescales the three counts together.
 _PUBLISHED = ((0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000))
 PUBLISHED_N_BETAS = sum(n for _, _, n in _PUBLISHED)  # 14,500
-
-# pseudo-count added to every state when a base-rate model is fitted to data
-_SMOOTHING = 0.5
-_MIN_VARIANCE = 1e-6
-
 
 def published_schedule(n_betas: int = PUBLISHED_N_BETAS) -> torch.Tensor:
     """The published AIS schedule (Salakhutdinov and Murray 2008), rescaled.
@@ -100,9 +95,11 @@ def base_rate(rbm, data=None) -> Units:
     rbm : harmonium.RBM
     data : array-like, shape (n_samples, *visible.shape), optional
         With data, the maximum-likelihood independent model of the data with a
-        pseudo-count of 0.5 per state (Bernoulli and Spin: logits of the smoothed
-        frequencies; Categorical: log smoothed frequencies; Gaussian: mean and variance).
-        Without data, the RBM's own visible layer (its biases, no couplings).
+        pseudo-count of 0.5 per state, as the visible layer fits it
+        (:meth:`~harmonium.units.Units.fit_independent`: logits of the smoothed
+        frequencies for two-state units, log smoothed frequencies for categorical
+        ones, mean and variance for Gaussian ones). Without data, the RBM's own
+        visible layer (its biases, no couplings).
 
     Returns
     -------
@@ -111,37 +108,25 @@ def base_rate(rbm, data=None) -> Units:
     """
     vis = rbm.visible
     if data is None:
-        return type(vis).from_params(vis.params.detach().clone(), requires_grad=False)
+        return vis.with_params(vis.params.detach().clone())
     x = rbm.check_visible(data, "data").to(torch.float64)
-    n = x.shape[0]
-    if isinstance(vis, Gaussian):
-        var = x.var(0, unbiased=False).clamp_min(_MIN_VARIANCE)
-        params = torch.stack([x.mean(0) / var, 1.0 / var])
-    elif isinstance(vis, (Bernoulli, Spin)):
-        p_high = ((x == vis.high).sum(0) + _SMOOTHING) / (n + 2 * _SMOOTHING)
-        logit = torch.log(p_high) - torch.log1p(-p_high)
-        params = (logit if isinstance(vis, Bernoulli) else 0.5 * logit)[None]
-    elif isinstance(vis, Categorical):
-        freq = (x.sum(0) + _SMOOTHING) / (n + vis.n_categories * _SMOOTHING)
-        params = torch.log(freq)[None]
-    else:
-        raise TypeError(f"no base-rate model for {type(vis).__name__} visible units")
-    return type(vis).from_params(params.to(vis.params.dtype), requires_grad=False)
+    return vis.fit_independent(x).to(vis.params.dtype)
 
 
 def _resolve_base(rbm, base) -> Units:
     if base is None or not isinstance(base, Units):
         return base_rate(rbm, base)
-    if type(base) is not type(rbm.visible) or base.shape != rbm.visible.shape:
+    if base.layout() != rbm.visible.layout():
         raise ValueError(
-            f"base must be a {type(rbm.visible).__name__}{rbm.visible.shape} layer "
-            f"(or data), got {type(base).__name__}{base.shape}"
+            f"base must be a layer like the visible one, {rbm.visible!r} (or data), "
+            f"got {base!r}"
         )
     return base
 
 
 def _work_layer(params: torch.Tensor, like: Units) -> Units:
-    return type(like).from_params(params.detach().clone(), requires_grad=False)
+    """A detached layer like ``like`` (same type and layout) holding a copy of ``params``."""
+    return like.with_params(params.detach().clone())
 
 
 class _Path:
@@ -156,8 +141,7 @@ class _Path:
         self.rbm = rbm
         self.w2d = rbm.weight.detach().reshape(vis.params[0].numel(), -1)
         self.vis_shape, self.hid_shape = vis.shape, hid.shape
-        hid_base = hid.params.detach().clone()
-        hid_base[0] = 0.0  # zero hidden bias; a Gaussian hidden layer keeps its precision
+        hid_base = hid.annealing_start()  # zero bias; a Gaussian keeps its precision
         self.ends = {  # (start, end) parameters of each layer, sampling and scoring dtype
             "vis": (base.params.detach().to(dtype), vis.params.detach()),
             "hid": (hid_base, hid.params.detach()),

@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import softplus
 
-from harmonium.units import Bernoulli, Categorical, Spin
-
 __all__ = ["pseudo_log_likelihood"]
 
 _CHUNK_ELEMENTS = 2**22
@@ -27,7 +25,8 @@ def pseudo_log_likelihood(rbm, data) -> torch.Tensor:
     Parameters
     ----------
     rbm : harmonium.RBM
-        Visible units must be Bernoulli, Spin or Categorical (any hidden type).
+        Visible units must be discrete (Bernoulli, Spin, Categorical: any layer with
+        :meth:`~harmonium.units.Units.flip_deltas`); any hidden type.
     data : array-like, shape (n_samples, *visible.shape)
         Visible states in the units' support.
 
@@ -43,44 +42,37 @@ def pseudo_log_likelihood(rbm, data) -> torch.Tensor:
         outside the visible support.
     """
     vis = rbm.visible
-    if not isinstance(vis, (Bernoulli, Spin, Categorical)):
-        raise ValueError(
-            "pseudo-likelihood needs discrete visible units (Bernoulli, Spin or "
-            f"Categorical), got {type(vis).__name__}"
-        )
     v = rbm.check_visible(data, "data")
+    vis.flip_deltas(v[:1])  # raises a clear ValueError for continuous units
     n, n_vis = v.shape[0], vis.n_units
-    hidden_shape = rbm.hidden.shape
     n_h = rbm.hidden.params[0].numel()
-    two_state = not isinstance(vis, Categorical)
-    w = rbm.weight.detach().reshape(n_vis, -1, n_h)  # (n_vis, m, n_h), m = 1 or k
-    bias = vis.bias.detach().reshape(n_vis, -1)  # (n_vis, m)
-    m = w.shape[1]
+    w = rbm.weight.detach().reshape(n_vis, -1, n_h)  # (n_vis, width, n_h)
     inputs = rbm.inputs_h_from_v(v).reshape(n, n_h)
-    cgf0 = rbm.hidden.cgf(inputs.view(n, *hidden_shape))
-    per_row = n_vis * m * n_h
+    cgf0 = rbm.hidden.cgf(inputs.view(n, *rbm.hidden.shape))
+    per_row = n_vis * w.shape[1] * n_h
     n_chunk = max(1, _CHUNK_ELEMENTS // per_row)
-    s_chunk = n_vis if n_chunk > 1 else max(1, _CHUNK_ELEMENTS // (m * n_h))
+    s_chunk = n_vis if n_chunk > 1 else max(1, _CHUNK_ELEMENTS // (w.shape[1] * n_h))
     out = torch.empty(n, dtype=inputs.dtype, device=inputs.device)
     for a in range(0, n, n_chunk):
-        vc, ic = v[a : a + n_chunk], inputs[a : a + n_chunk]
-        total = torch.zeros(vc.shape[0], dtype=inputs.dtype, device=inputs.device)
-        for s in range(0, n_vis, s_chunk):
-            ws, bs = w[s : s + s_chunk], bias[s : s + s_chunk]
-            if two_state:
-                dx = (vis.low + vis.high) - 2.0 * vc[:, s : s + s_chunk]  # (c, sc)
-                d_inputs = dx[:, :, None, None] * ws  # (c, sc, 1, n_h)
-                d_bias = dx[:, :, None] * bs  # (c, sc, 1)
-            else:
-                cur = vc[:, s : s + s_chunk]  # (c, sc, k) one-hot
-                d_inputs = ws - torch.einsum("csk,skh->csh", cur, ws)[:, :, None, :]
-                d_bias = bs - (cur * bs).sum(-1, keepdim=True)
-            flipped = (ic[:, None, None, :] + d_inputs).reshape(-1, *hidden_shape)
-            cgf = rbm.hidden.cgf(flipped).view(d_bias.shape)
-            log_ratio = d_bias + cgf - cgf0[a : a + n_chunk, None, None]
-            if two_state:
-                total -= softplus(log_ratio[..., 0]).sum(1)
-            else:
-                total -= torch.logsumexp(log_ratio, -1).sum(1)
-        out[a : a + n_chunk] = total
+        out[a : a + n_chunk] = _chunk_pll(rbm, v[a : a + n_chunk], inputs[a : a + n_chunk],
+                                          cgf0[a : a + n_chunk], w, s_chunk)
     return out
+
+
+def _chunk_pll(rbm, v, inputs, cgf0, w, s_chunk: int) -> torch.Tensor:
+    """Pseudo-log-likelihood of a chunk of samples, visible sites in chunks of ``s_chunk``.
+
+    ``log p(v_i | v_-i) = -log(1 + sum_s exp(r_s))`` over the other states ``s`` of site
+    ``i``, with ``r_s = -dE_vis + cgf(I + dv W) - cgf(I)`` the log-probability ratio of
+    the flipped state to the current one.
+    """
+    d_states, d_energy = rbm.visible.flip_deltas(v)  # (c, n_vis, m, width), (c, n_vis, m)
+    total = torch.zeros(v.shape[0], dtype=inputs.dtype, device=inputs.device)
+    for s in range(0, w.shape[0], s_chunk):
+        ws, ds = w[s : s + s_chunk], d_states[:, s : s + s_chunk]
+        d_inputs = torch.einsum("csmw,swh->csmh", ds, ws)
+        flipped = (inputs[:, None, None, :] + d_inputs).reshape(-1, *rbm.hidden.shape)
+        cgf = rbm.hidden.cgf(flipped).view(ds.shape[:3])
+        log_ratio = cgf - cgf0[:, None, None] - d_energy[:, s : s + s_chunk]
+        total -= softplus(torch.logsumexp(log_ratio, -1)).sum(1)
+    return total

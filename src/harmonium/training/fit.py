@@ -11,14 +11,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harmonium._numerics import as_batch, check_positive_int
+from harmonium._numerics import check_positive_int
 from harmonium.io import load, save
 from harmonium.training.gradient import compute_gradients
 from harmonium.training.history import History
 from harmonium.training.methods import CD
 from harmonium.training.monitor import epoch_metrics, monitor_subset
 from harmonium.training.sgd import MomentumSGD
-from harmonium.units import Bernoulli, Spin
 
 __all__ = ["check_training_data", "fit"]
 
@@ -39,19 +38,7 @@ def check_training_data(rbm, data, name: str = "data") -> torch.Tensor:
     -------
     torch.Tensor, shape (n_samples, *visible.shape)
     """
-    vis = rbm.visible
-    if not isinstance(vis, (Bernoulli, Spin)):
-        return rbm.check_visible(data, name)
-    p = vis.params
-    x = as_batch(data, name, n_features=vis.n_units, dtype=p.dtype, device=p.device)
-    lowest, highest = torch.aminmax(x)  # one pass; as_batch has ruled out NaN
-    if lowest < vis.low or highest > vis.high:
-        bad = x[(x < vis.low) | (x > vis.high)][0].item()
-        raise ValueError(
-            f"{name} must lie in [{vis.low:g}, {vis.high:g}] for {type(vis).__name__} "
-            f"visible units, found {bad!r}"
-        )
-    return x
+    return rbm.check_visible(data, name, probabilities=True)
 
 
 def _check_number(value, name: str, minimum: float = 0.0, strict: bool = False) -> float:
@@ -246,8 +233,9 @@ def fit(
     l1 = _check_number(l1, "l1")
     penalty = None
     if sparsity is not None:
-        if not isinstance(rbm.hidden, Bernoulli):
-            raise ValueError("a sparsity target needs Bernoulli hidden units")
+        if rbm.hidden.mean_bounds != (0.0, 1.0):
+            raise ValueError("a sparsity target needs hidden units with means in [0, 1] "
+                             "such as Bernoulli units")
         if not 0.0 < _check_number(sparsity, "sparsity", strict=True) < 1.0:
             raise ValueError(f"sparsity must be in (0, 1), got {sparsity}")
         penalty = (float(sparsity), _check_number(sparsity_cost, "sparsity_cost"))

@@ -9,12 +9,11 @@ building an autograd graph over the batch, using two facts true of every unit ty
   ``dL/dW = -v_data' E[h | I_data] / n_data + v_model' E[h | I_model] / n_model``: two
   matrix products written straight into the reused ``weight.grad`` buffer, with the
   scales folded into them.
-- For the bias-only layers (Bernoulli, Spin, Categorical, and :class:`Joined` layers of
-  them) ``E(x) = -theta.x`` and ``cgf`` is a function of ``theta + I``, so the bias
-  gradients are batch means: ``mean v_model - mean v_data`` for the visible layer and
-  ``mean E[h | I_model] - mean E[h | I_data]`` for the hidden one. The parameters of
-  other layers (the Gaussian precision) go through autograd of that layer's own
-  energy or cgf, with the input fields held fixed.
+- The layers' own parameter gradients come from the layers
+  (:meth:`~harmonium.units.Units.energy_grad_` and
+  :meth:`~harmonium.units.Units.cgf_grad_`): batch means of the states or conditional
+  means for bias-only layers (``E(x) = -theta.x``), autograd of the layer's own energy
+  or cgf with the input fields held fixed otherwise (the Gaussian precision).
 
 ``tests/test_gradient_fast_path.py`` checks the result against autograd of ``L``
 through every parameter, for every pair of unit types. The data's hidden input is
@@ -31,29 +30,18 @@ import functools
 
 import torch
 
-from harmonium.units import Bernoulli, Categorical, Spin
-from harmonium.units.joined import Joined
-
 __all__ = ["compute_gradients"]
-
-_BIAS_ONLY = (Bernoulli, Spin, Categorical)
-
-
-def _bias_only(layer) -> bool:
-    """Whether ``layer`` has ``E(x) = -theta.x`` and a cgf of ``theta + I`` alone."""
-    if type(layer) is Joined:
-        return all(kind in _BIAS_ONLY for kind, _ in layer.parts)
-    return type(layer) in _BIAS_ONLY
 
 
 @functools.lru_cache(maxsize=8)
-def _batch_weights(n_data: int, n_model: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(-1 / n_data, ..)`` and ``(1 / n_model, ..)``: the batch means' weight vectors.
+def _batch_weights(n_data: int, n_model: int, dtype, device):
+    """The loss's batch-mean weights ``(1 / n_data, -1 / n_model)`` and their negatives.
 
-    Cached (read only): the same two vectors serve every mini-batch of a run.
+    Cached (read only): the same vectors serve every mini-batch of a run.
     """
-    return (torch.full((n_data,), -1.0 / n_data, dtype=dtype, device=device),
-            torch.full((n_model,), 1.0 / n_model, dtype=dtype, device=device))
+    plus = (torch.full((n_data,), 1.0 / n_data, dtype=dtype, device=device),
+            torch.full((n_model,), -1.0 / n_model, dtype=dtype, device=device))
+    return plus, tuple(-c for c in plus)
 
 
 def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
@@ -62,29 +50,20 @@ def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
     return p.grad
 
 
-def _layer_gradient(layer, term, inputs, stats, weights, extra=None) -> None:
-    """Write ``d/dparams [mean term(data) - mean term(model)] (+ extra)`` into ``.grad``.
+def _layer_gradients(rbm, states, inputs, means, coefs, extra_h) -> None:
+    """Write the layers' parameter gradients of ``L`` into their ``.grad``.
 
-    ``term`` is ``layer.energy`` (``inputs`` and ``stats``: the states) or ``-layer.cgf``
-    (``inputs``: the input fields; ``stats``: the conditional means), each a
-    ``(data, model)`` pair; ``-stats`` is ``d term / d theta`` for bias-only layers.
-    ``weights`` are ``(-1 / n_data, ..)`` and ``(1 / n_model, ..)`` vectors.
+    ``L`` holds ``mean E_vis(v_data) - mean E_vis(v_model)`` and
+    ``-mean cgf_hid(I_data) + mean cgf_hid(I_model)``; ``coefs`` are the weight vectors
+    ``(1 / n_data, -1 / n_model)`` of those means and their negatives.
     """
-    params = layer.params
-    if not params.requires_grad:
-        return
-    if _bias_only(layer):
-        # two matrix-vector products: cheaper than two means and a difference
-        out = _grad_buffer(params).view(-1)  # params: the bias, (1, *shape)
-        torch.mv(stats[1].flatten(1).T, weights[1], out=out)
-        out.addmv_(stats[0].flatten(1).T, weights[0])
-    else:
-        with torch.enable_grad():
-            loss = term(inputs[0]).mean() - term(inputs[1]).mean()
-            (grad,) = torch.autograd.grad(loss, params)
-        _grad_buffer(params).copy_(grad)
-    if extra is not None:
-        params.grad.add_(extra)
+    visible, hidden = rbm.visible, rbm.hidden
+    if visible.params.requires_grad:
+        visible.energy_grad_(_grad_buffer(visible.params), states, coefs[0])
+    if hidden.params.requires_grad:
+        hidden.cgf_grad_(_grad_buffer(hidden.params), inputs, means, coefs[1])
+        if extra_h is not None:
+            hidden.params.grad.add_(extra_h)
 
 
 def _sparsity_gradients(hidden, inputs, target: float, cost: float):
@@ -133,7 +112,7 @@ def compute_gradients(
     torch.Tensor, shape (n_model, *visible.shape)
         The negative-phase samples used.
     """
-    visible, hidden = rbm.visible, rbm.hidden
+    hidden = rbm.hidden
     with torch.no_grad():  # _sparsity_gradients and _layer_gradient enable grad themselves
         inputs_data = rbm.inputs_h_from_v(v_data)
         v_model = method.negative(rbm, v_data, inputs_data, generator=generator)
@@ -141,15 +120,14 @@ def compute_gradients(
         mean_data = hidden.mean_from_inputs(inputs_data)
         mean_model = hidden.mean_from_inputs(inputs_model)
         n_data, n_model = v_data.shape[0], v_model.shape[0]
-        weights = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
+        coefs = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
         # dL/dI_data = -mean_data / n_data (+ the sparsity penalty's share)
         d_data, scale_data, extra_h = mean_data, -1.0 / n_data, None
         if sparsity is not None:
             d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
             d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
-        _layer_gradient(visible, visible.energy, (v_data, v_model), (v_data, v_model), weights)
-        _layer_gradient(hidden, lambda i: -hidden.cgf(i), (inputs_data, inputs_model),
-                        (mean_data, mean_model), weights, extra_h)
+        _layer_gradients(rbm, (v_data, v_model), (inputs_data, inputs_model),
+                         (mean_data, mean_model), coefs, extra_h)
         flat_data, flat_model = v_data.flatten(1), v_model.flatten(1)
         grad = _grad_buffer(rbm.weight)
         grad = grad if grad.dim() == 2 else grad.view(flat_data.shape[1], -1)

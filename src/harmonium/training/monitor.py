@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from harmonium.partition.pseudo import pseudo_log_likelihood
-from harmonium.units import Bernoulli, Categorical, Spin
 
 __all__ = ["epoch_metrics", "monitor_subset", "reconstruction_error"]
 
@@ -22,16 +21,6 @@ def monitor_subset(data: torch.Tensor, size: int) -> torch.Tensor:
 def reconstruction_error(rbm, v: torch.Tensor) -> float:
     """Mean squared error of the mean-field reconstruction ``E[v | E[h | v]]`` per entry."""
     return (rbm.mean_v_from_h(rbm.mean_h_from_v(v)) - v).square().mean().item()
-
-
-def _discrete(rbm, v: torch.Tensor) -> torch.Tensor | None:
-    """``v`` in the visible support (two-state means rounded to the nearer state)."""
-    vis = rbm.visible
-    if isinstance(vis, Categorical):
-        return v
-    if isinstance(vis, (Bernoulli, Spin)):
-        return torch.where(v >= 0.5 * (vis.low + vis.high), vis.high, vis.low).to(v.dtype)
-    return None
 
 
 @torch.no_grad()
@@ -55,11 +44,11 @@ def epoch_metrics(rbm, train: torch.Tensor, held_out: torch.Tensor | None) -> di
         model overfits).
     """
     out = {"recon_error": reconstruction_error(rbm, train)}
-    disc = _discrete(rbm, train)
+    disc = rbm.visible.discretize(train)
     if disc is not None:
         out["pseudo_ll"] = pseudo_log_likelihood(rbm, disc).mean().item()
     if held_out is not None:
-        disc_val = _discrete(rbm, held_out)
+        disc_val = rbm.visible.discretize(held_out)
         if disc_val is not None:
             out["val_pseudo_ll"] = pseudo_log_likelihood(rbm, disc_val).mean().item()
         gap = rbm.free_energy_visible(held_out).mean() - rbm.free_energy_visible(train).mean()

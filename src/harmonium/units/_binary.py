@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from harmonium._numerics import check_positive_int
+from harmonium.units.base import SMOOTHING as _SMOOTHING
 from harmonium.units.base import Units
 
 
@@ -13,6 +14,7 @@ class _TwoState(Units):
 
     low: float
     high: float
+    bias_only = True
 
     def __init__(self, n: int):
         n = check_positive_int(n, "n")
@@ -41,6 +43,34 @@ class _TwoState(Units):
                 f"{type(self).__name__} units, found {bad!r}"
             )
         return x
+
+    @property
+    def mean_bounds(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+    def check_data(self, x, name="x"):
+        lowest, highest = torch.aminmax(x)  # one pass; finiteness is checked on entry
+        if lowest < self.low or highest > self.high:
+            bad = x[(x < self.low) | (x > self.high)][0].item()
+            raise ValueError(
+                f"{name} must lie in [{self.low:g}, {self.high:g}] for {type(self).__name__} "
+                f"units, found {bad!r}"
+            )
+        return x
+
+    def fit_independent(self, x):
+        # smoothed frequency of the high state; theta (high - low) is its logit
+        p_high = ((x == self.high).sum(0) + _SMOOTHING) / (x.shape[0] + 2 * _SMOOTHING)
+        logit = torch.log(p_high) - torch.log1p(-p_high)
+        return type(self).from_params((logit / (self.high - self.low))[None],
+                                      requires_grad=False)
+
+    def discretize(self, x):
+        return torch.where(x >= 0.5 * (self.low + self.high), self.high, self.low).to(x.dtype)
+
+    def flip_deltas(self, x):
+        d_states = ((self.low + self.high) - 2.0 * x)[:, :, None, None]  # the other state
+        return d_states, -d_states[..., 0] * self.bias.detach()[:, None]
 
     def n_states_per_unit(self) -> int:
         return 2

@@ -20,6 +20,9 @@ from torch import nn
 
 __all__ = ["Units", "unit_type"]
 
+#: pseudo-count added to every state when an independent-units model is fitted to data
+SMOOTHING = 0.5
+
 # every concrete unit class by name, filled by Units.__init_subclass__ (for loading)
 _REGISTRY: dict[str, type[Units]] = {}
 
@@ -96,9 +99,17 @@ class Units(nn.Module):
     def _from_state(cls, state: dict) -> Units:
         return cls.from_params(state["params"])
 
+    def with_params(self, params: torch.Tensor) -> Units:
+        """A layer of this type and layout holding ``params`` (not copied, no gradient)."""
+        return type(self).from_params(params, requires_grad=False)
+
+    def layout(self) -> tuple:
+        """What two layers must share to be interpolated: type and shape."""
+        return (type(self), self.shape)
+
     def scaled(self, beta: float) -> Units:
         """This layer with its energy multiplied by ``beta`` (parameters detached)."""
-        return type(self).from_params(self.params.detach() * beta, requires_grad=False)
+        return self.with_params(self.params.detach() * beta)
 
     def mixed(self, other: Units, beta: float) -> Units:
         """Layer with energy ``(1 - beta) E_other + beta E_self`` (parameters detached).
@@ -106,14 +117,10 @@ class Units(nn.Module):
         Every unit energy is linear in ``params``, so this is the linear interpolation
         of the parameter tensors: the path AIS anneals along.
         """
-        if type(other) is not type(self) or other.shape != self.shape:
-            raise ValueError(
-                f"cannot mix {type(self).__name__}{self.shape} with "
-                f"{type(other).__name__}{other.shape}"
-            )
-        return type(self).from_params(
-            (1.0 - beta) * other.params.detach() + beta * self.params.detach(),
-            requires_grad=False,
+        if not isinstance(other, Units) or other.layout() != self.layout():
+            raise ValueError(f"cannot mix {self!r} with {other!r}: the layouts differ")
+        return self.with_params(
+            (1.0 - beta) * other.params.detach() + beta * self.params.detach()
         )
 
     @property
@@ -166,6 +173,122 @@ class Units(nn.Module):
 
     def project_(self) -> None:
         """Move parameters back into their valid domain after an optimiser step."""
+
+    # ----- what training, estimation and monitoring ask of a layer -------------------
+    #: ``E(x) = -theta.x`` and ``cgf`` depends on ``theta + I`` alone (Bernoulli, Spin,
+    #: Categorical): parameter gradients are then weighted sums of states or means.
+    bias_only: bool = False
+
+    #: Range of the conditional means of each unit (state indicator), or ``None``
+    #: when unbounded: ``(0, 1)`` for Bernoulli and Categorical units.
+    mean_bounds: tuple[float, float] | None = None
+
+    def energy_grad_(self, out: torch.Tensor, states, coefs) -> None:
+        """Write ``d/dparams sum_k sum_b coefs[k][b] E(states[k][b])`` into ``out``.
+
+        Parameters
+        ----------
+        out : torch.Tensor, shape (n_params, *shape)
+            Overwritten (a reused gradient buffer).
+        states : sequence of torch.Tensor, each (n_k, *shape)
+        coefs : sequence of torch.Tensor, each (n_k,)
+        """
+        if self.bias_only:  # dE/dtheta = -x
+            flat = out.view(-1)
+            for i, (x, c) in enumerate(zip(states, coefs, strict=True)):
+                flat.addmv_(x.flatten(1).T, c, beta=float(i > 0), alpha=-1.0)  # beta 0: set
+            return
+        self._autograd_into(out, self.energy, states, coefs)
+
+    def cgf_grad_(self, out: torch.Tensor, inputs, means, coefs) -> None:
+        """Write ``d/dparams sum_k sum_b coefs[k][b] cgf(inputs[k][b])`` into ``out``.
+
+        Parameters
+        ----------
+        out : torch.Tensor, shape (n_params, *shape)
+            Overwritten (a reused gradient buffer).
+        inputs : sequence of torch.Tensor, each (n_k, *shape)
+            Input fields.
+        means : sequence of torch.Tensor, each (n_k, *shape)
+            ``mean_from_inputs(inputs[k])``, already computed by the caller.
+        coefs : sequence of torch.Tensor, each (n_k,)
+        """
+        if self.bias_only:  # dcgf/dtheta = E[x | I]
+            flat = out.view(-1)
+            for i, (m, c) in enumerate(zip(means, coefs, strict=True)):
+                flat.addmv_(m.flatten(1).T, c, beta=float(i > 0))  # beta 0: set
+            return
+        self._autograd_into(out, self.cgf, inputs, coefs)
+
+    def _autograd_into(self, out, term, args, coefs) -> None:
+        with torch.enable_grad():
+            total = sum((c * term(a)).sum() for a, c in zip(args, coefs, strict=True))
+            (grad,) = torch.autograd.grad(total, self.params)
+        out.copy_(grad)
+
+    def annealing_start(self) -> torch.Tensor:
+        """Parameters of this layer at the start (``beta = 0``) of an annealing path.
+
+        The bias is zeroed and every other parameter (a Gaussian precision) is kept, so
+        the layer stays a proper distribution; shape ``(n_params, *shape)``.
+        """
+        start = self.params.detach().clone()
+        start[0] = 0.0
+        return start
+
+    def fit_independent(self, x: torch.Tensor) -> Units:
+        """The maximum-likelihood independent-units layer of data ``x`` (the AIS base).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (n_samples, *shape)
+            Data in the layer's support, float64 for accuracy.
+
+        Returns
+        -------
+        Units
+            A detached layer of this type and shape, in ``x``'s dtype.
+        """
+        raise TypeError(f"no independent-units model for {type(self).__name__} units")
+
+    def discretize(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``x`` moved into the discrete support (mean activities rounded), or ``None``.
+
+        ``None`` for continuous units, which have no discrete states to score.
+        """
+        return None
+
+    def flip_deltas(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Changes of each unit's state and energy when it moves to each other state.
+
+        The pseudo-likelihood's ingredient: every other state of unit ``i`` differs from
+        ``x`` in unit ``i`` alone.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, *shape)
+            Discrete states.
+
+        Returns
+        -------
+        d_states : torch.Tensor, shape (batch, n_units, m, width)
+            New minus current state of the unit, for its ``m`` other states; ``width``
+            is 1 for scalar units and ``k`` for one-hot ones.
+        d_energy : torch.Tensor, shape (batch, n_units, m)
+            The matching changes of the layer's own energy ``E(x)``.
+        """
+        raise ValueError(
+            f"{type(self).__name__} units have no discrete states to flip "
+            "(pseudo-likelihood needs discrete visible units)"
+        )
+
+    def check_data(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+        """Check training data: the support, or for two-state units the interval between.
+
+        Two-state units also accept values between their states, read as probabilities
+        (grey-level images scaled to [0, 1]); every other unit type needs its support.
+        """
+        return self.check_support(x, name)
 
     def states_from_indices(self, idx: torch.Tensor) -> torch.Tensor:
         """States of a discrete layer from state indices ``(m, n_units)`` -> ``(m, *shape)``."""

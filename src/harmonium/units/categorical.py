@@ -6,7 +6,7 @@ import torch
 from torch.nn.functional import one_hot
 
 from harmonium._numerics import check_positive_int
-from harmonium.units.base import Units
+from harmonium.units.base import SMOOTHING, Units
 
 __all__ = ["Categorical"]
 
@@ -19,6 +19,9 @@ class Categorical(Units):
     mean ``softmax(theta + I)``. This is the visible unit of the collaborative
     filtering RBM (k rating levels).
     """
+
+    bias_only = True
+    mean_bounds = (0.0, 1.0)
 
     def __init__(self, n: int, k: int):
         n = check_positive_int(n, "n")
@@ -63,6 +66,20 @@ class Categorical(Units):
         if not (((x == 0) | (x == 1)).all() and (x.sum(-1) == 1).all()):
             raise ValueError(f"{name} must be one-hot on its last axis (one 1 per unit)")
         return x
+
+    def fit_independent(self, x):
+        freq = (x.sum(0) + SMOOTHING) / (x.shape[0] + self.n_categories * SMOOTHING)
+        return Categorical.from_params(torch.log(freq)[None], requires_grad=False)
+
+    def discretize(self, x):
+        return x
+
+    def flip_deltas(self, x):
+        k = self.n_categories
+        eye = torch.eye(k, dtype=x.dtype, device=x.device)
+        every = eye - x[:, :, None, :]  # (batch, n, k, k): move to state s, for each s
+        others = every[x == 0].view(x.shape[0], x.shape[1], k - 1, k)  # drop the no-move
+        return others, -(others * self.bias.detach()[:, None, :]).sum(-1)
 
     def n_states_per_unit(self) -> int:
         return self.n_categories

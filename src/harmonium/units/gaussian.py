@@ -12,6 +12,7 @@ from harmonium.units.base import Units
 __all__ = ["Gaussian"]
 
 MIN_PRECISION = 1e-3
+MIN_VARIANCE = 1e-6  # floor of a fitted variance (a constant feature)
 
 
 class Gaussian(Units):
@@ -59,6 +60,11 @@ class Gaussian(Units):
 
     def check_support(self, x, name="x"):
         return x  # every finite real is in the support; finiteness is checked on entry
+
+    def fit_independent(self, x):
+        var = x.var(0, unbiased=False).clamp_min(MIN_VARIANCE)
+        return Gaussian.from_params(torch.stack([x.mean(0) / var, 1.0 / var]),
+                                    requires_grad=False)
 
     def project_(self) -> None:
         with torch.no_grad():

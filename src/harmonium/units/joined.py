@@ -129,14 +129,11 @@ class Joined(Units):
         return " + ".join(f"{k.__name__}{shape}" for k, shape in self.parts)
 
     # ----- derived layers ---------------------------------------------------------------
-    def scaled(self, beta: float) -> Joined:
-        return Joined.from_layout(self.parts, self.params.detach() * beta, requires_grad=False)
-
-    def mixed(self, other: Units, beta: float) -> Joined:
-        if not isinstance(other, Joined) or other.parts != self.parts:
-            raise ValueError(f"cannot mix Joined({self.extra_repr()}) with {other!r}")
-        params = (1.0 - beta) * other.params.detach() + beta * self.params.detach()
+    def with_params(self, params: torch.Tensor) -> Joined:
         return Joined.from_layout(self.parts, params, requires_grad=False)
+
+    def layout(self) -> tuple:
+        return (Joined, tuple(self.parts))
 
     # ----- the interface ----------------------------------------------------------------
     def energy(self, x):
@@ -165,15 +162,29 @@ class Joined(Units):
         belief net's top layer are often the mean activities of the layer below.
         """
         for part, xi in zip(self.views(), self.split(x), strict=True):
-            low, high = getattr(part, "low", None), getattr(part, "high", None)
-            if low is None:
-                part.check_support(xi, name)
-            elif ((xi < low) | (xi > high)).any():
-                raise ValueError(
-                    f"{name}: the {type(part).__name__} part must lie in "
-                    f"[{low:g}, {high:g}], found {xi[(xi < low) | (xi > high)][0].item()!r}"
-                )
+            part.check_data(xi, name)
         return x
+
+    check_data = check_support
+
+    @property
+    def bias_only(self) -> bool:
+        return all(kind.bias_only for kind, _ in self.parts)
+
+    def fit_independent(self, x):
+        fitted = [part.fit_independent(xi)
+                  for part, xi in zip(self.views(), self.split(x), strict=True)]
+        params = torch.cat([f.params.reshape(len(self.param_names), -1) for f in fitted], 1)
+        return Joined.from_layout(self.parts, params, requires_grad=False)
+
+    def discretize(self, x):
+        """``None``: parts of different widths have no common flip layout, so the
+        pseudo-likelihood (and the training monitor's score) skips joined layers."""
+        return None
+
+    def annealing_start(self):
+        return torch.cat([part.annealing_start().reshape(len(self.param_names), -1)
+                          for part in self.views()], 1)
 
     def project_(self) -> None:
         for part in self.views():
