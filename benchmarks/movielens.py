@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from harmonium import RBMRecommender
-from harmonium.datasets import load_movielens
-from harmonium.models.recommender import rating_metrics
+from harmonium.ratings import load_movielens, rating_metrics
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-small"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harmonium.datasets import load_movielens, load_ratings_csv, load_titles
+from harmonium.ratings import RATING_COLUMNS, load_movielens, load_ratings_csv, load_titles
 
 USERS, ITEMS, RATINGS, TIMES = [1, 1, 2], [10, 20, 10], [4.0, 3.0, 5.0], [100, 200, 300]
 TITLE = "Café, Society (1995)"
@@ -104,3 +104,17 @@ def test_missing_files_raise(tmp_path):
         load_movielens(tmp_path)
     with pytest.raises(FileNotFoundError):
         load_titles(tmp_path / "movies.csv")
+
+
+def test_header_names_come_from_the_shared_table_in_any_case(tmp_path):
+    for names in (("UserID", "Movie_Id", "Score", "Time"), ("user", "itemid", "STARS", "date")):
+        for role, name in zip(("user", "item", "rating", "timestamp"), names, strict=True):
+            assert name.lower() in RATING_COLUMNS[role]
+        lines = [",".join(names), *_rows(",")]
+        _check(load_ratings_csv(_write(tmp_path / "names.csv", lines)), titles=False)
+
+
+def test_duplicate_error_names_the_pair_and_rows(tmp_path):
+    path = _write(tmp_path / "dup.csv", ["ann,x,4", "bob,x,3", "ann,x,2"])
+    with pytest.raises(ValueError, match=r"\(user 'ann', item 'x'\) at rows 0 and 2"):
+        load_ratings_csv(path)

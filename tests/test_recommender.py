@@ -9,7 +9,6 @@ import torch
 
 import harmonium
 from harmonium import RBM, RBMRecommender
-from harmonium.datasets import RatingsData
 from harmonium.models.rating_rbm import (
     RatingBatch,
     cd_loss,
@@ -19,7 +18,8 @@ from harmonium.models.rating_rbm import (
     rating_probabilities,
     sample_levels,
 )
-from harmonium.models.recommender import ITEM_MEAN_DAMPING, rating_metrics
+from harmonium.ratings import RatingsData, rating_metrics
+from harmonium.tasks.recommend import ITEM_MEAN_DAMPING
 from harmonium.units import Bernoulli, Categorical
 
 
@@ -271,14 +271,31 @@ def test_tables_are_accepted():
     np.testing.assert_array_equal(a.predict(["ann"], ["z"]), b.predict(["ann"], ["z"]))
 
 
+def test_table_columns_use_the_loaders_names_in_any_case():
+    class Table(dict):
+        @property
+        def columns(self):
+            return list(self)
+
+    g = torch.Generator
+    table = Table(UserID=TRIPLES[0], Movie_Id=TRIPLES[1], Score=TRIPLES[2])
+    a = RBMRecommender(3, epochs=1).fit(table, generator=g().manual_seed(0), progress=False)
+    b = RBMRecommender(3, epochs=1).fit(*TRIPLES, generator=g().manual_seed(0), progress=False)
+    np.testing.assert_array_equal(a.predict(["ann"], ["z"]), b.predict(["ann"], ["z"]))
+    with pytest.raises(ValueError, match="no item column"):
+        RBMRecommender(3, epochs=1).fit(Table(user=[1], film=[2], rating=[3]), progress=False)
+
+
 def test_partial_fit_adds_users_items_and_rerates(small_model):
     rec = RBMRecommender(4, epochs=2, batch_size=2)
     rec.fit(*TRIPLES, generator=torch.Generator().manual_seed(0), progress=False)
     rec.partial_fit(["dora", "ann"], ["w", "x"], [3, 3], generator=torch.Generator())
     assert "dora" in rec.users_.tolist() and "w" in rec.items_.tolist()
     assert rec.rbm_.n_visible == 4  # item orientation: users are the visible units
-    assert rec._level[(rec._u == 0) & (rec._i == rec.items_.tolist().index("x"))].tolist() == [2]
-    assert len(rec._u) == len(TRIPLES[0]) + 1
+    table = rec._ratings
+    x = rec.items_.tolist().index("x")
+    assert table.level[(table.u == 0) & (table.i == x)].tolist() == [2]
+    assert len(table) == len(TRIPLES[0]) + 1
     assert np.isfinite(rec.predict(["dora"], ["y"])).all()
 
 
@@ -313,7 +330,7 @@ def test_more_than_256_levels_round_trip(tmp_path):
         users, items, ratings, generator=torch.Generator().manual_seed(0), progress=False)
     back = harmonium.load(harmonium.save(rec, tmp_path / "m.safetensors"))
     assert len(back.levels_) == 301
-    np.testing.assert_array_equal(back._level, rec._level)
+    np.testing.assert_array_equal(back._ratings.level, rec._ratings.level)
     queries = (["a", "b", "c", "c", "new"], ["x", "x", "x", "y", "y"])
     np.testing.assert_array_equal(back.predict(*queries), rec.predict(*queries))
 
@@ -401,3 +418,17 @@ def test_rating_metrics_by_hand():
     # user b: top-1 is 4.0 (true 4.5, relevant) -> precision 1, recall 1
     assert m["precision@1"] == pytest.approx(1.0)
     assert m["recall@1"] == pytest.approx(0.75)
+
+
+# ----- old import paths -------------------------------------------------------------------
+def test_old_import_paths_still_work():
+    import harmonium.datasets
+    import harmonium.models.recommender as old
+    import harmonium.ratings
+    import harmonium.tasks.recommend as new
+
+    assert old.RBMRecommender is new.RBMRecommender is harmonium.RBMRecommender
+    assert old.ITEM_MEAN_DAMPING == new.ITEM_MEAN_DAMPING
+    assert old.rating_metrics is harmonium.ratings.rating_metrics
+    for name in ("RatingsData", "load_movielens", "load_ratings_csv", "load_titles"):
+        assert getattr(harmonium.datasets, name) is getattr(harmonium.ratings, name)

@@ -53,7 +53,7 @@ def register(sub) -> None:
 
 
 def _read(path: str, duplicates: str = "error"):
-    from harmonium.datasets import load_movielens, load_ratings_csv
+    from harmonium.ratings import load_movielens, load_ratings_csv
 
     p = Path(path)
     if p.is_dir() or p.name in ("u.data", "ratings.dat"):
@@ -63,7 +63,7 @@ def _read(path: str, duplicates: str = "error"):
 
 def _load_model(path: str):
     from harmonium.io import load
-    from harmonium.models.recommender import RBMRecommender
+    from harmonium.tasks.recommend import RBMRecommender
 
     model = load(path)
     if not isinstance(model, RBMRecommender):
@@ -73,7 +73,7 @@ def _load_model(path: str):
 
 def _train(args) -> None:
     from harmonium.io import save
-    from harmonium.models.recommender import RBMRecommender
+    from harmonium.tasks.recommend import RBMRecommender
 
     if not 0 <= args.validation < 1:
         raise ValueError(f"--validation must be in [0, 1), got {args.validation}")
@@ -113,7 +113,7 @@ def _predict(args) -> None:
     model = _load_model(args.model)
     titles = {}
     if args.titles:
-        from harmonium.datasets import load_titles
+        from harmonium.ratings import load_titles
 
         titles = load_titles(args.titles)
     user = _user_id(model, args.user)

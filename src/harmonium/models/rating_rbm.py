@@ -9,25 +9,32 @@ reconstructs only the rated units. This is the generic RBM restricted to the rat
 units of each case (equivalently, an unrated unit is an all-zero one-hot row).
 
 A batch of cases is stored sparsely as a :class:`RatingBatch` of ``nnz`` triples
-``(case, unit, level)``; every operation gathers the weight rows of the rated units
-(index-based), so memory is ``O(nnz * k * n_hidden)`` per batch and never
-``O(n_cases * n_units * k)``.
+``(case, unit, level)`` (drawn from a :class:`RatingCases` index of all the ratings);
+every operation gathers the weight rows of the rated units (index-based), so memory is
+``O(nnz * k * n_hidden)`` per batch and never ``O(n_cases * n_units * k)``.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
+from harmonium._numerics import generator_device
 from harmonium.models.rbm import RBM
 from harmonium.units import Bernoulli, Categorical
 
 __all__ = [
     "RatingBatch",
+    "RatingCases",
+    "add_units",
+    "base_rate_bias",
     "cd_loss",
+    "expected_ratings",
     "free_energy",
     "hidden_inputs",
+    "init_rating_rbm",
     "make_rating_rbm",
     "rating_probabilities",
     "sample_levels",
@@ -36,6 +43,8 @@ __all__ = [
 
 # elements of the gathered (rows, k, n_hidden) weight block processed at once
 _CHUNK_ELEMENTS = 2**22
+# cases whose hidden means are computed at once in prediction
+_CHUNK_CASES = 4096
 
 
 class RatingBatch(NamedTuple):
@@ -59,6 +68,40 @@ class RatingBatch(NamedTuple):
     level: torch.Tensor
 
 
+class RatingCases:
+    """All ratings grouped by case (CSR), on a device: what each case rated, and how.
+
+    Parameters
+    ----------
+    case, unit, level : numpy.ndarray of int64, shape (n,)
+        Case, visible unit and rating level of each rating.
+    n_cases : int
+        Number of cases (cases without ratings are allowed).
+    device : torch.device or str
+        Where the index lives (the model's device).
+    """
+
+    def __init__(self, case: np.ndarray, unit: np.ndarray, level: np.ndarray, n_cases: int,
+                 device):
+        order = np.argsort(case, kind="stable")
+        counts = np.bincount(case, minlength=n_cases)
+        self.ptr = torch.from_numpy(np.r_[0, np.cumsum(counts)]).to(device)
+        self.counts = torch.from_numpy(counts).to(device)
+        self.unit = torch.from_numpy(unit[order]).to(device)
+        self.level = torch.from_numpy(level[order]).to(device)
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+    def batch(self, cases: torch.Tensor) -> RatingBatch:
+        """The ratings of ``cases`` (indices, shape (b,)) as a :class:`RatingBatch`."""
+        lengths = self.counts[cases]
+        pos = torch.repeat_interleave(torch.arange(len(cases), device=cases.device), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        idx = self.ptr[cases][pos] + torch.arange(len(pos), device=cases.device) - first[pos]
+        return RatingBatch(len(cases), pos, self.unit[idx], self.level[idx])
+
+
 def make_rating_rbm(
     n_units: int,
     n_levels: int,
@@ -80,6 +123,116 @@ def make_rating_rbm(
         weight_std=weight_std,
         generator=generator,
     )
+
+
+def base_rate_bias(unit: np.ndarray, level: np.ndarray, n_units: int, n_levels: int):
+    """Visible biases at the log base rates of each unit's levels (the paper's start).
+
+    Counts get one pseudo-rating per level, so unrated levels get a finite bias.
+
+    Parameters
+    ----------
+    unit, level : numpy.ndarray of int, shape (n,)
+        Visible unit and level of each rating.
+    n_units, n_levels : int
+
+    Returns
+    -------
+    torch.Tensor of float64, shape (n_units, n_levels)
+    """
+    counts = np.bincount(unit * n_levels + level, minlength=n_units * n_levels)
+    counts = counts.reshape(n_units, n_levels)
+    p = (counts + 1.0) / (counts.sum(1, keepdims=True) + n_levels)
+    return torch.from_numpy(np.log(p))
+
+
+def _normal(shape, std: float, generator, dtype, device) -> torch.Tensor:
+    """N(0, std^2) draws made on the generator's device (else ``device``), then moved."""
+    w = torch.randn(shape, generator=generator, dtype=dtype,
+                    device=generator_device(generator, device))
+    return (w * std).to(device)
+
+
+def init_rating_rbm(
+    unit: np.ndarray,
+    level: np.ndarray,
+    n_units: int,
+    n_levels: int,
+    n_hidden: int,
+    *,
+    weight_std: float,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> RBM:
+    """A rating RBM ready to learn the given ratings (the paper's initialisation).
+
+    Weights are N(0, ``weight_std``^2), drawn on the generator's device; visible biases
+    are the log base rates of each unit's levels (:func:`base_rate_bias`); hidden
+    biases are zero.
+
+    Parameters
+    ----------
+    unit, level : numpy.ndarray of int, shape (n,)
+        Visible unit and level of each training rating.
+    n_units, n_levels, n_hidden : int
+    weight_std : float
+    generator : torch.Generator, optional
+    dtype : torch.dtype
+    device : torch.device or str, optional
+
+    Returns
+    -------
+    harmonium.RBM
+        Weight of shape ``(n_units, n_levels, n_hidden)``.
+    """
+    device = torch.device("cpu" if device is None else device)
+    rbm = make_rating_rbm(n_units, n_levels, n_hidden).to(dtype=dtype, device=device)
+    with torch.no_grad():
+        rbm.weight.copy_(_normal(rbm.weight.shape, weight_std, generator, dtype, device))
+        rbm.visible.params[0].copy_(base_rate_bias(unit, level, n_units, n_levels))
+    return rbm
+
+
+def add_units(
+    rbm: RBM,
+    unit: np.ndarray,
+    level: np.ndarray,
+    n_units: int,
+    *,
+    weight_std: float,
+    generator: torch.Generator | None = None,
+) -> RBM:
+    """``rbm`` with visible units appended up to ``n_units``, initialised for the ratings.
+
+    The new units get N(0, ``weight_std``^2) weights and base-rate biases
+    (:func:`base_rate_bias` of the ratings); the existing parameters are copied.
+
+    Parameters
+    ----------
+    rbm : harmonium.RBM
+        A rating RBM with at most ``n_units`` visible units.
+    unit, level : numpy.ndarray of int, shape (n,)
+        Visible unit and level of each rating (all units).
+    n_units : int
+    weight_std : float
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    harmonium.RBM
+        ``n_units`` visible units, on ``rbm``'s device and dtype.
+    """
+    old, k, weight = rbm.n_visible, rbm.visible.n_categories, rbm.weight.detach()
+    extra = _normal((n_units - old, k, rbm.n_hidden), weight_std, generator, weight.dtype,
+                    weight.device)
+    bias = base_rate_bias(unit, level, n_units, k)[old:].to(weight)
+    return RBM._from_state({
+        "visible": {"type": "Categorical",
+                    "params": torch.cat([rbm.visible.bias.detach(), bias]).unsqueeze(0)},
+        "hidden": {"type": "Bernoulli", "params": rbm.hidden.params.detach().clone()},
+        "weight": torch.cat([weight, extra]),
+    })
 
 
 def _rows(rbm: RBM, unit: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -193,3 +346,36 @@ def cd_loss(
             level = sample_levels(rbm, h, batch, generator=generator)
     f_recon = free_energy(rbm, batch._replace(level=level))
     return (f_data - f_recon).mean()
+
+
+@torch.no_grad()
+def expected_ratings(
+    rbm: RBM, cases: RatingCases, case: torch.Tensor, unit: torch.Tensor, levels: torch.Tensor
+) -> torch.Tensor:
+    """Expected rating ``sum_s levels[s] p(v_unit = s | mean-field h[case])`` of each query.
+
+    The hidden means ``p(h = 1 | v)`` of each distinct case are computed once from all
+    of its ratings in ``cases``.
+
+    Parameters
+    ----------
+    rbm : harmonium.RBM
+        A rating RBM.
+    cases : RatingCases
+        The ratings of every case.
+    case, unit : torch.LongTensor, shape (m,)
+        The case and the visible unit of each query.
+    levels : torch.Tensor, shape (k,)
+        Rating value of each level.
+
+    Returns
+    -------
+    torch.Tensor, shape (m,)
+    """
+    distinct, local = torch.unique(case, return_inverse=True)
+    h = torch.cat([
+        rbm.hidden.mean_from_inputs(hidden_inputs(rbm, cases.batch(chunk)))
+        for chunk in distinct.split(_CHUNK_CASES)
+    ])
+    probs = rating_probabilities(rbm, h, local.reshape(-1), unit)
+    return probs @ levels.to(probs)

@@ -1,0 +1,27 @@
+"""Explicit ratings: (user, item, rating) data, its files and its metrics.
+
+- :mod:`~harmonium.ratings.ids`: id validation and id <-> index maps,
+- :mod:`~harmonium.ratings.columns`: :class:`RatingsData`, the accepted column names
+  (:data:`RATING_COLUMNS`) and parsing of arrays and tables,
+- :mod:`~harmonium.ratings.scale`: rating levels and each rating's level,
+- :mod:`~harmonium.ratings.pairs`: the check for repeated (user, item) pairs,
+- :mod:`~harmonium.ratings.table`: known ratings as index arrays (what a model keeps),
+- :mod:`~harmonium.ratings.files`: rating files and MovieLens folders,
+- :mod:`~harmonium.ratings.metrics`: RMSE, MAE, precision and recall at k.
+
+The estimator that learns from ratings is :class:`harmonium.RBMRecommender`
+(:mod:`harmonium.tasks.recommend`).
+"""
+
+from harmonium.ratings.columns import RATING_COLUMNS, RatingsData
+from harmonium.ratings.files import load_movielens, load_ratings_csv, load_titles
+from harmonium.ratings.metrics import rating_metrics
+
+__all__ = [
+    "RATING_COLUMNS",
+    "RatingsData",
+    "load_movielens",
+    "load_ratings_csv",
+    "load_titles",
+    "rating_metrics",
+]

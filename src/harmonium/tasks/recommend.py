@@ -1,0 +1,395 @@
+"""Collaborative filtering with RBMs (Salakhutdinov, Mnih and Hinton 2007).
+
+:class:`RBMRecommender` is the user-facing estimator: it maps arbitrary user and item
+ids to indices (:mod:`harmonium.ratings`), validates ratings, trains a softmax-visible
+RBM (:mod:`harmonium.models.rating_rbm`) by contrastive divergence with a growing
+number of Gibbs steps, predicts expected ratings, ranks items and saves itself with its
+id maps. ``orientation="user"`` is the paper's model (one RBM per user, items visible);
+``orientation="item"`` is the transposed I-RBM (one RBM per item, users visible).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from harmonium._numerics import check_positive_int, generator_device
+from harmonium.io import savable
+from harmonium.models.rating_rbm import (
+    RatingCases,
+    add_units,
+    cd_loss,
+    expected_ratings,
+    init_rating_rbm,
+)
+from harmonium.models.rbm import RBM
+from harmonium.ratings.columns import parse_ratings
+from harmonium.ratings.ids import as_ids
+from harmonium.ratings.metrics import rating_metrics
+from harmonium.ratings.scale import level_indices, rating_levels
+from harmonium.ratings.table import RatingTable
+
+__all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
+
+log = logging.getLogger(__name__)
+
+ORIENTATIONS = ("user", "item")
+# pseudo-ratings at the global mean that shrink the item-mean fallback
+ITEM_MEAN_DAMPING = 5.0
+# constructor arguments saved in model files (dtype and device come from the weights)
+_CONFIG = ("n_hidden", "orientation", "rating_scale", "epochs", "batch_size",
+           "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std")
+
+
+@savable
+class RBMRecommender:
+    """RBM collaborative filtering (Salakhutdinov, Mnih and Hinton 2007).
+
+    Each case (a user, or an item when ``orientation="item"``) is an RBM whose visible
+    units are the softmax units of the things it rated (k rating levels); unrated
+    ones are absent. All cases share the weights ``W[unit, level, hidden]``, the
+    visible biases ``b[unit, level]`` and the hidden biases. Training is CD with a
+    growing number of Gibbs steps, momentum and weight decay on mini-batches of cases;
+    the negative phase reconstructs only the rated units.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Number of binary hidden units.
+    orientation : {"item", "user"}
+        ``"item"`` (default): one RBM per item with users as visible units (the I-RBM,
+        the more accurate one on MovieLens; see docs/recommender.md). ``"user"``: the
+        paper's one RBM per user with items as visible units.
+    rating_scale : (low, high) or (low, high, step), optional
+        The rating levels; inferred from the training ratings when omitted (whole
+        stars, or half stars if any rating is a half star).
+    epochs : int
+        Passes over the cases in :meth:`fit`.
+    batch_size : int
+        Cases per mini-batch.
+    learning_rate, momentum, weight_decay : float
+        SGD with momentum (gradients averaged over the cases of a batch); the step
+        decays linearly to zero over the epochs of a call; weight decay (L2) on the
+        weights only.
+    cd_steps : sequence of int
+        Gibbs steps T during training, in equal shares of the epochs (paper: 1, 3, 5, 9).
+    weight_std : float
+        Standard deviation of the initial weights.
+    dtype : torch.dtype
+        Parameter dtype (float32 default).
+    device : torch.device or str, optional
+        Where to train and predict (default CPU). 100M ratings fit one GPU: only a
+        mini-batch of cases is ever expanded.
+
+    Attributes
+    ----------
+    rbm_ : harmonium.RBM
+        The shared RBM, ``Categorical(n_units, k)`` visible, ``Bernoulli(n_hidden)``
+        hidden, weight ``(n_units, k, n_hidden)`` (units are items for ``"user"``,
+        users for ``"item"``).
+    levels_ : numpy.ndarray, shape (k,)
+        Rating value of each level.
+    users_, items_ : numpy.ndarray
+        Known ids in index order.
+    global_mean_ : float
+        Mean training rating (fallback for unknown items).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``cd_steps``, ``seconds`` and ``val_rmse`` if validating.
+
+    Examples
+    --------
+    >>> rec = RBMRecommender(n_hidden=50, epochs=30)  # doctest: +SKIP
+    >>> rec.fit(users, items, ratings)                 # doctest: +SKIP
+    >>> rec.predict(["alice"], ["Heat (1995)"])         # doctest: +SKIP
+    >>> ids, scores = rec.recommend("alice", k=10)      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_hidden: int = 100,
+        *,
+        orientation: str = "item",
+        rating_scale=None,
+        epochs: int = 40,
+        batch_size: int = 100,
+        learning_rate: float = 0.2,
+        momentum: float = 0.9,
+        weight_decay: float = 0.001,
+        cd_steps=(1, 3, 5, 9),
+        weight_std: float = 0.01,
+        dtype: torch.dtype = torch.float32,
+        device=None,
+    ):
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be 'user' or 'item', got {orientation!r}")
+        self.orientation = orientation
+        self.rating_scale = None if rating_scale is None else tuple(rating_scale)
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        for name, value in (("learning_rate", learning_rate), ("weight_std", weight_std)):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.learning_rate, self.momentum = float(learning_rate), float(momentum)
+        self.weight_decay, self.weight_std = float(weight_decay), float(weight_std)
+        self.cd_steps = tuple(check_positive_int(t, "cd_steps") for t in cd_steps)
+        if not self.cd_steps:
+            raise ValueError("cd_steps must hold at least one number of Gibbs steps")
+        self.dtype = dtype
+        self.device = torch.device("cpu" if device is None else device)
+        self.history_: list[dict] = []
+
+    def _check_fitted(self):
+        if not hasattr(self, "rbm_"):
+            raise ValueError("this RBMRecommender is not fitted yet: call fit first")
+
+    @property
+    def users_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._ratings.users.ids
+
+    @property
+    def items_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._ratings.items.ids
+
+    def _set_data(self, table: RatingTable) -> None:
+        """Store the training ratings and derived statistics."""
+        self._ratings = table
+        self.global_mean_, self._item_mean = table.item_means(self.levels_, ITEM_MEAN_DAMPING)
+        case, unit, n_cases, _ = table.grouped(self.orientation)
+        self._cases = RatingCases(case, unit, table.level, n_cases, self.device)
+
+    def fit(
+        self,
+        users,
+        items=None,
+        ratings=None,
+        *,
+        validation_data=None,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+    ) -> RBMRecommender:
+        """Train on (user, item, rating) triples.
+
+        Parameters
+        ----------
+        users, items : array-like, shape (n,)
+            Ids of any hashable type (ints, strings, ...).
+        ratings : array-like, shape (n,)
+            Ratings on the scale (``rating_scale`` or inferred). Or pass one table as
+            ``users``: a pandas DataFrame with user, item and rating columns (names in
+            :data:`harmonium.ratings.RATING_COLUMNS`, e.g. ``userId``, ``movieId``,
+            ``rating``) or a :class:`harmonium.ratings.RatingsData`.
+        validation_data : tuple (users, items, ratings), optional
+            Held-out ratings whose RMSE is shown on the progress bar and stored in
+            ``history_`` after every epoch.
+        generator : torch.Generator, optional
+            Randomness (initial weights, batches, Gibbs sampling); on the model's
+            device (``torch.Generator(device="cuda")`` for a GPU model).
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Empty input, NaN ratings, ratings off the scale, duplicate (user, item)
+            pairs (the model picks none; the loaders can keep the latest).
+        """
+        u_raw, i_raw, r = parse_ratings(users, items, ratings)
+        self.levels_ = rating_levels(self.rating_scale, r)
+        self._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, self.levels_)))
+        _, unit, _, n_units = self._ratings.grouped(self.orientation)
+        self.rbm_ = init_rating_rbm(
+            unit, self._ratings.level, n_units, len(self.levels_), self.n_hidden,
+            weight_std=self.weight_std, generator=generator, dtype=self.dtype, device=self.device,
+        )
+        self.history_ = []
+        val = None if validation_data is None else parse_ratings(*validation_data)
+        cases = torch.arange(self._cases.counts.shape[0], device=self.device)
+        self._train(cases, self.epochs, val, generator, progress, schedule=self.cd_steps)
+        return self
+
+    def partial_fit(
+        self,
+        users,
+        items=None,
+        ratings=None,
+        *,
+        epochs: int = 1,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> RBMRecommender:
+        """Add new ratings and train on the cases they touch.
+
+        New users and items are added to the id maps (new visible units start from
+        small random weights and their rating base rates). A (user, item) pair that is
+        already known takes the new rating. An unfitted model is fitted instead.
+
+        Parameters
+        ----------
+        users, items, ratings : array-like, shape (n,)
+            As in :meth:`fit`; ratings must lie on the fitted scale.
+        epochs : int
+            Passes over the touched cases, with the last of ``cd_steps`` Gibbs steps.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "rbm_"):
+            return self.fit(users, items, ratings, generator=generator, progress=progress)
+        epochs = check_positive_int(epochs, "epochs")
+        u_raw, i_raw, r = parse_ratings(users, items, ratings)
+        table = self._ratings.updated(u_raw, i_raw, level_indices(r, self.levels_))
+        self._set_data(table)
+        case, unit, _, n_units = table.grouped(self.orientation)
+        if n_units > self.rbm_.n_visible:  # new visible units for new ids
+            self.rbm_ = add_units(self.rbm_, unit, table.level, n_units,
+                                  weight_std=self.weight_std, generator=generator)
+        touched = torch.from_numpy(np.unique(case[-len(r):])).to(self.device)  # new rows
+        self._train(touched, epochs, None, generator, progress, schedule=self.cd_steps[-1:])
+        return self
+
+    def _train(self, cases, epochs, val, generator, progress, schedule) -> None:
+        rbm = self.rbm_
+        opt = torch.optim.SGD(
+            [
+                {"params": [rbm.weight], "weight_decay": self.weight_decay},
+                {"params": [rbm.visible.params, rbm.hidden.params], "weight_decay": 0.0},
+            ],
+            lr=self.learning_rate,
+            momentum=self.momentum,
+        )
+        bar = tqdm(range(epochs), desc="RBM recommender", unit="epoch", disable=not progress)
+        for epoch in bar:
+            steps = schedule[min(len(schedule) - 1, epoch * len(schedule) // epochs)]
+            for group in opt.param_groups:  # linear decay to zero over the epochs
+                group["lr"] = self.learning_rate * (1 - epoch / epochs)
+            start = time.perf_counter()
+            perm = cases[torch.randperm(len(cases), generator=generator,
+                                        device=generator_device(generator, cases.device))
+                         .to(cases.device)]
+            for chunk in perm.split(self.batch_size):
+                loss = cd_loss(rbm, self._cases.batch(chunk), steps, generator=generator)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            record = {"epoch": len(self.history_) + 1, "cd_steps": steps,
+                      "seconds": time.perf_counter() - start}
+            if val is not None:
+                pred = self.predict(val[0], val[1])
+                record["val_rmse"] = float(np.sqrt(np.mean((pred - val[2]) ** 2)))
+                bar.set_postfix(T=steps, val_rmse=f"{record['val_rmse']:.4f}")
+            else:
+                bar.set_postfix(T=steps)
+            log.info("epoch %(epoch)d: %(seconds).2fs", record)
+            self.history_.append(record)
+
+    def _expected(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Expected ratings of known (user, item) index pairs, shape (n,)."""
+        pair = (u, i) if self.orientation == "user" else (i, u)
+        case, unit = (torch.from_numpy(a).to(self.device) for a in pair)
+        levels = torch.from_numpy(self.levels_)
+        expected = expected_ratings(self.rbm_, self._cases, case, unit, levels)
+        return expected.cpu().numpy().astype(np.float64)
+
+    def predict(self, users, items) -> np.ndarray:
+        """Expected rating ``sum_s s p(v = s | mean-field h)`` of each (user, item).
+
+        Parameters
+        ----------
+        users, items : array-like, shape (n,)
+            Ids; unknown ones never raise: an unknown user gets the item's mean rating
+            shrunk toward the global mean by ``ITEM_MEAN_DAMPING`` (5) pseudo-ratings,
+            an unknown item the global mean.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            Predictions inside the rating scale.
+        """
+        self._check_fitted()
+        u, i = self._ratings.lookup(users, items)
+        out = np.full(len(u), self.global_mean_)
+        known_item = i >= 0
+        out[known_item] = self._item_mean[i[known_item]]
+        both = known_item & (u >= 0)
+        if both.any():
+            out[both] = self._expected(u[both], i[both])
+        return out
+
+    def recommend(self, user, k: int = 10, *, exclude_rated: bool = True):
+        """The ``k`` items with the highest predicted rating for ``user``.
+
+        Parameters
+        ----------
+        user : hashable
+            A user id; an unknown user gets the items with the highest damped mean.
+        k : int
+            Number of items (fewer if fewer are available).
+        exclude_rated : bool
+            Leave out items the user rated in the training data.
+
+        Returns
+        -------
+        ids : numpy.ndarray, shape (k,)
+            Item ids, best first.
+        scores : numpy.ndarray, shape (k,)
+            Their predicted ratings.
+        """
+        self._check_fitted()
+        k = check_positive_int(k, "k")
+        table = self._ratings
+        u = int(table.users.index(as_ids([user], "user"))[0])
+        n_items = len(table.items)
+        if u < 0:
+            scores = self._item_mean.copy()
+        else:
+            scores = self._expected(np.full(n_items, u), np.arange(n_items))
+            if exclude_rated:
+                scores[table.i[table.u == u]] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:k]
+        order = order[np.isfinite(scores[order])]
+        return table.items.ids[order], scores[order]
+
+    def evaluate(self, users, items, ratings, *, k: int = 10, threshold: float = 4.0) -> dict:
+        """:func:`rating_metrics` of this model's predictions on held-out ratings."""
+        u, i, r = parse_ratings(users, items, ratings)
+        return rating_metrics(u, r, self.predict(u, i), k=k, threshold=threshold)
+
+    def _to_state(self) -> dict:
+        self._check_fitted()
+        return {
+            "config": {name: getattr(self, name) for name in _CONFIG},
+            "levels": self.levels_.tolist(),
+            **self._ratings.to_state(len(self.levels_)),
+            "rbm": self.rbm_._to_state(),
+            "history": self.history_,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict) -> RBMRecommender:
+        rbm = RBM._from_state(state["rbm"])
+        obj = cls(**state["config"], dtype=rbm.weight.dtype, device=rbm.weight.device)
+        obj.levels_ = np.asarray(state["levels"], dtype=np.float64)
+        obj._set_data(RatingTable.from_state(state))
+        obj.rbm_ = rbm
+        obj.history_ = list(state.get("history", []))
+        return obj
+
+    def __repr__(self) -> str:
+        return (f"RBMRecommender(n_hidden={self.n_hidden}, orientation={self.orientation!r}, "
+                f"epochs={self.epochs})")
