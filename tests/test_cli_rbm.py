@@ -84,3 +84,25 @@ def test_user_errors_exit_2(model, tmp_path, capsys, argv, message):
     argv = [a.format(model=model, csv=tmp_path / "data.txt") for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_one_loader_reads_every_data_name(tmp_path):
+    from harmonium.cli._data import is_image_set, load_data, load_rows
+
+    digits = load_data("digits")
+    assert digits.samples.shape == (1797, 8, 8) and digits.labels.shape == (1797,)
+    np.testing.assert_array_equal(load_rows("digits"), harmonium.datasets.load_digits()[0])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    labels = np.arange(5, dtype=np.uint8)
+    path = tmp_path / "mnist.NPZ"  # the suffix in any case
+    with open(path, "wb") as f:
+        np.savez(f, x_train=images, y_train=labels, x_test=images, y_test=labels)
+    assert is_image_set(str(path)) and not is_image_set(str(tmp_path / "x.npy"))
+    mnist = load_data(str(path), n=3)
+    np.testing.assert_array_equal(mnist.samples, images[:3] / 255.0)
+    assert mnist.labels.tolist() == [0, 1, 2] and mnist.labels.dtype == np.int64
+    np.save(tmp_path / "x.npy", images)
+    array = load_data(str(tmp_path / "x.npy"))
+    assert array.labels is None and array.samples.shape == (5, 784)
+    np.testing.assert_array_equal(load_rows(str(path)), images.reshape(5, -1) / 255.0)

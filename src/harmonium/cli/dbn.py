@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from harmonium.cli.rbm import add_data_arguments, binarize, image_shape, load_data
+from harmonium.cli._data import DATA_HELP, is_image_set, load_data, load_rows
+from harmonium.cli.rbm import add_data_arguments, binarize, image_shape
 
 OWN_LABELS = "data"  # --labels without a file: the data set's own labels
 
 
 def load_labels(data: str, spec: str) -> np.ndarray:
     """Class labels: the data set's own (``digits``, MNIST ``.npz``) or a .npy/.csv file."""
-    from harmonium import datasets
+    from harmonium.datasets import load_array
 
     if spec == OWN_LABELS:
-        if data == "digits":
-            return datasets.load_digits()[1]
-        if Path(data).suffix.lower() == ".npz":
-            return datasets.load_mnist(data)[1]
-        raise ValueError(f"{data} carries no labels: pass --labels FILE (.npy or .csv)")
-    y = datasets.load_array(spec)
+        if not is_image_set(data):
+            raise ValueError(f"{data} carries no labels: pass --labels FILE (.npy or .csv)")
+        return load_data(data).labels
+    y = load_array(spec)
     if y.shape[1] != 1 or not np.all(y == np.round(y)) or y.min() < 0:
         raise ValueError(f"{spec}: expected one column of class numbers 0, 1, 2, ...")
     return y[:, 0].astype(np.int64)
@@ -40,7 +37,7 @@ def _load_dbn(path: str):
 def _train(args) -> None:
     import harmonium
 
-    x = binarize(load_data(args.data), args.binarize, args.threshold, args.seed)
+    x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
     y = None if args.labels is None else load_labels(args.data, args.labels)
     if y is not None and len(y) != len(x):
         raise ValueError(f"{len(y)} labels for {len(x)} samples")
@@ -81,7 +78,7 @@ def _dream(args) -> None:
 
 def _evaluate(args) -> None:
     dbn = _load_dbn(args.model)
-    x = binarize(load_data(args.data), args.binarize, args.threshold, args.seed)
+    x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
     y = load_labels(args.data, args.labels)
     if len(y) != len(x):
         raise ValueError(f"{len(y)} labels for {len(x)} samples")
@@ -107,8 +104,7 @@ def register(sub) -> None:
 
     t = cmds.add_parser("train", help="pretrain (and fine-tune) a DBN on DATA",
                         description="Greedy layer-wise pretraining; with --labels the top "
-                        "RBM learns labels jointly and the net is fine-tuned. DATA: 'digits' "
-                        "(bundled 8x8), an mnist.npz, or a .npy / .csv file.")
+                        f"RBM learns labels jointly and the net is fine-tuned. DATA: {DATA_HELP}.")
     t.add_argument("data", metavar="DATA")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--layers", type=int, nargs="+", required=True, metavar="N",

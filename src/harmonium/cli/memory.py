@@ -77,18 +77,16 @@ def register(sub) -> None:
 def _images(args) -> np.ndarray:
     """The images to store, (n, side, side) in [0, 1]."""
     from harmonium._numerics import check_positive_int
-    from harmonium.datasets import load_digits, load_mnist, read_image, resize_images
+    from harmonium.cli._data import is_image_set, load_data
+    from harmonium.datasets import read_image, resize_images
 
     sources = args.images
-    dataset = len(sources) == 1 and (sources[0] == "digits" or sources[0].endswith(".npz"))
+    dataset = len(sources) == 1 and is_image_set(sources[0])
     if args.n is not None and not dataset:
         raise ValueError("--n applies only to 'digits' or an MNIST .npz file")
     if dataset:
         n = check_positive_int(1000 if args.n is None else args.n, "--n")
-        if sources[0] == "digits":
-            images = load_digits()[0][:n].reshape(-1, 8, 8)
-        else:
-            images = load_mnist(sources[0])[0][:n] / 255.0
+        images = load_data(sources[0], n).samples
         return images if args.size is None else resize_images(images, args.size)
     return resize_images(np.stack([read_image(path) for path in sources]),
                          28 if args.size is None else args.size)

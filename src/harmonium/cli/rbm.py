@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from harmonium.cli._data import DATA_HELP, load_rows
 from harmonium.cli._likelihood import (
     add_ais_args,
     add_tempering_args,
@@ -23,23 +23,6 @@ MASKS = ("bottom", "top", "left", "right", "random")
 
 
 # ----------------------------------------------------------------------- data
-def load_data(spec: str) -> np.ndarray:
-    """Rows of a data set: ``digits`` (bundled), an MNIST ``.npz``, a ``.npy`` or ``.csv``.
-
-    Images are scaled to [0, 1] (digits / 16, MNIST / 255); arrays are returned as
-    they are, flattened to (n_samples, n_features).
-    """
-    from harmonium import datasets
-
-    if spec == "digits":
-        return datasets.load_digits()[0]
-    path = Path(spec)
-    if path.suffix.lower() == ".npz":
-        images = datasets.load_mnist(path)[0]
-        return images.reshape(len(images), -1) / 255.0
-    return datasets.load_array(path)
-
-
 def binarize(x: np.ndarray, how: str, threshold: float, seed: int) -> np.ndarray:
     """``none`` keeps values; ``threshold`` maps x > threshold to 1; ``sample`` draws
     Bernoulli(x) (x must lie in [0, 1])."""
@@ -91,7 +74,7 @@ def _train(args) -> None:
     import harmonium
     from harmonium.units import Bernoulli, Gaussian
 
-    x = binarize(load_data(args.data), args.binarize, args.threshold, args.seed)
+    x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
     g = torch.Generator().manual_seed(args.seed)
     visible = Bernoulli if args.visible == "bernoulli" else Gaussian
     rbm = harmonium.RBM(visible(x.shape[1]), Bernoulli(args.hidden), generator=g).to(args.device)
@@ -139,7 +122,7 @@ def _inpaint(args) -> None:
 
     rbm = _load_model(args.model, args.device)
     shape = image_shape(rbm.n_visible, args.shape)
-    x = binarize(load_data(args.data)[: args.n], "threshold", 0.5, args.seed)
+    x = binarize(load_rows(args.data)[: args.n], "threshold", 0.5, args.seed)
     g = torch.Generator(device=args.device).manual_seed(args.seed)
     mask = _mask(args.mask, shape, len(x), args.fraction, g)
     v = torch.as_tensor(x, device=args.device)
@@ -202,7 +185,7 @@ def evaluation(rbm, x: torch.Tensor) -> dict[str, float]:
 
 def _evaluate(args) -> None:
     rbm = _load_model(args.model, args.device)
-    x = load_data(args.data)
+    x = load_rows(args.data)
     if args.binarize != "none":
         x = binarize(x, args.binarize, args.threshold, args.seed)
     x = rbm.check_visible(x, "data")
@@ -234,8 +217,7 @@ def register(sub) -> None:
     cmds.required = True
 
     t = cmds.add_parser("train", help="train an RBM on DATA and save it",
-                        description="Train an RBM. DATA: 'digits' (bundled 8x8), an "
-                        "mnist.npz, or a .npy / .csv file with one sample per row.")
+                        description=f"Train an RBM. DATA: {DATA_HELP}.")
     t.add_argument("data", metavar="DATA")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--hidden", type=int, default=100, help="hidden units (default: %(default)s)")
