@@ -141,3 +141,14 @@ def test_image_files_round_trip(tmp_path):
         ds.read_image(tmp_path / "none.png")
     with pytest.raises(ValueError, match="finite"):
         ds.write_image(tmp_path / "c.png", np.zeros(3))
+
+
+def test_the_package_keeps_every_name_of_the_old_module():
+    old = ["HALVES", "IMAGE_NAMES", "RatingsData", "binary_to_spin", "half_mask",
+           "images_to_spins", "load_array", "load_digits", "load_faces", "load_image",
+           "load_images", "load_mnist", "load_movielens", "load_ratings_csv", "load_titles",
+           "read_idx", "read_image", "resize_images", "spin_to_binary", "spins_to_images",
+           "write_image"]
+    assert set(old) <= set(ds.__all__)
+    for name in old:
+        assert getattr(ds, name) is not None

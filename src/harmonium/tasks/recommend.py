@@ -19,13 +19,8 @@ from tqdm.auto import tqdm
 
 from harmonium._numerics import check_positive_int, generator_device
 from harmonium.io import savable
-from harmonium.models.rating_rbm import (
-    RatingCases,
-    add_units,
-    cd_loss,
-    expected_ratings,
-    init_rating_rbm,
-)
+from harmonium.models.rating_init import add_units, init_rating_rbm
+from harmonium.models.rating_rbm import RatingCases, cd_loss, expected_ratings
 from harmonium.models.rbm import RBM
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.ids import as_ids
