@@ -84,7 +84,7 @@ def modern_accuracy(x, q, mask, similarity, beta):
     norm = similarity == "dot-cos"
     mem = ModernHopfield(beta=beta * (100 if norm else 1),
                          similarity="dot" if norm else similarity, normalize=norm).store(x)
-    states = mem.retrieve(q, mask=mask).states
+    states = mem.recall(q, mask=mask).states
     return float((((states - x) ** 2).sum(1) < THRESHOLD).float().mean())
 
 
@@ -147,7 +147,7 @@ def modern_capacity(sizes, log, d=64, flips=13, n_queries=1000):
         res = {}
         for beta in (0.5, 1.0, 10.0):
             mem = ModernHopfield(beta=beta).store(x)
-            states = torch.cat([mem.retrieve(c).states for c in q.split(100)])
+            states = torch.cat([mem.recall(c).states for c in q.split(100)])
             res[f"beta={beta:g}"] = float((states.sign() == x[idx]).all(1).float().mean())
         res["theory_no_closer_competitor"] = (1 - p_close) ** (n - 1)
         out[n] = res
@@ -200,12 +200,12 @@ def speed(n_stored, n_queries, repeats, log):
     for _ in range(repeats):  # interleaved
         for sim in ("dot", "euclidean"):
             t = time.perf_counter()
-            mem[sim].retrieve(q)
+            mem[sim].recall(q)
             times[f"harmonium-{sim}"].append(time.perf_counter() - t)
         t = time.perf_counter()
         ref = numpy_retrieve(xn, qn, 1.0)
         times["numpy-dot"].append(time.perf_counter() - t)
-    agree = float(np.abs(mem["dot"].retrieve(q).states.numpy() - ref).max())
+    agree = float(np.abs(mem["dot"].recall(q).states.numpy() - ref).max())
     med = {k: statistics.median(v) for k, v in times.items()}
     rate = {k: n_queries / v for k, v in med.items()}
     flops = 4.0 * n_queries * n_stored * x.shape[1]  # two matrix products

@@ -46,13 +46,9 @@ import torch
 from scipy.optimize import curve_fit
 from scipy.stats import norm
 
-from harmonium.hopfield import (
-    HopfieldNetwork,
-    add_noise,
-    capacity_curve,
-    random_patterns,
-)
+from harmonium.models.hopfield import HopfieldNetwork, random_patterns
 from harmonium.plot import capacity_figure
+from harmonium.tasks.capacity import add_noise, capacity_curve
 
 RESULTS = Path(__file__).parent / "results"
 ALPHA_C = 0.138

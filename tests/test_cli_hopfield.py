@@ -52,8 +52,16 @@ def test_store_and_recall_with_each_memory_model(tmp_path, images, capsys, model
     out = tmp_path / "out.png"
     assert main(["hopfield", "recall", str(memory), str(tmp_path / "probe.png"), "-o",
                  str(out)]) == 0
+    assert "fixed point after" in capsys.readouterr().out
     recalled = np.where(read_image(out) > 0.5, 1.0, -1.0).ravel()
     assert np.array_equal(recalled, clean[0].numpy())
+    # every memory takes the same arguments; a mode it does not offer is a clear error
+    mode = {"dense": "sync", "modern": "async"}[model]
+    code = main(["hopfield", "recall", str(memory), str(tmp_path / "probe.png"), "-o",
+                 str(out), "--mode", mode])
+    assert code == (0 if model == "dense" else 2)
+    if model == "modern":
+        assert "mode must be one of ('sync',)" in capsys.readouterr().err
 
 
 def test_capacity_command(tmp_path, capsys):
@@ -82,7 +90,7 @@ def test_capacity_command(tmp_path, capsys):
 )
 def test_errors_are_one_line_and_exit_2(tmp_path, images, monkeypatch, capsys, argv, message):
     import harmonium
-    from harmonium.hopfield import HopfieldNetwork
+    from harmonium.models.hopfield import HopfieldNetwork
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "junk").write_bytes(b"\x00junk")

@@ -120,7 +120,7 @@ def test_digits_resized_and_mnist_npz(tmp_path, capsys):
         (["store", "missing.npz", "-o", "m.safetensors"], "no such file"),
         (["store", "digits", "-o", "no-such-dir/m.safetensors"], "no-such-dir"),
         (["retrieve", "{junk}", "{img}", "-o", "o.png"], "not a readable"),
-        (["retrieve", "{hopfield}", "{img}", "-o", "o.png"], "not a ModernHopfield"),
+        (["retrieve", "{hopfield}", "{img}", "-o", "o.png"], "not a memory of real-valued"),
         (["retrieve", "{odd}", "{img}", "-o", "o.png"], "not square"),
         (["retrieve", "{good}", "{junk}", "-o", "o.png"], "cannot read"),
         (["retrieve", "{good}", "missing.png", "-o", "o.png"], "no such image"),

@@ -110,6 +110,10 @@ def test_degree_two_reproduces_the_classical_network():
     assert (a.states == b.states).all()
     assert (a.sweeps == b.sweeps).all() and (a.converged == b.converged).all()
     assert (a.sweeps > 1).any()  # the dynamics did something
+    # synchronous dynamics too, 2-cycles included
+    a, b = dense.recall(probes, mode="sync"), classical.recall(probes, mode="sync")
+    assert (a.states == b.states).all() and (a.sweeps == b.sweeps).all()
+    assert (a.converged == b.converged).all() and (a.cycled == b.cycled).all()
 
 
 def test_stores_patterns_where_the_classical_network_fails():
@@ -174,3 +178,30 @@ def test_bad_inputs_raise():
         mem.energy(torch.tensor([[1.0, math.nan, 1.0, 1.0]]))
     with pytest.raises(ValueError, match="max_sweeps"):
         mem.recall(torch.ones(1, 4), max_sweeps=0)
+    with pytest.raises(ValueError, match="mode"):
+        mem.recall(torch.ones(1, 4), mode="parallel")
+
+
+def test_binary_memories_speak_the_common_interface():
+    from harmonium.models.memory import AssociativeMemory, RecallResult
+
+    x = _spins(4, 64, 19)  # load 1/16: within the classical capacity
+    for mem in (DenseAssociativeMemory(64, "exponential"), harmonium.HopfieldNetwork(64)):
+        assert isinstance(mem.store(x), AssociativeMemory)
+        assert (mem.n_features, mem.state_space, mem.modes) == (64, "spin", ("async", "sync"))
+        for mode in mem.modes:
+            r = mem.recall(flip_bits(x, 0.1, 20), mode=mode, max_sweeps=20,
+                           generator=torch.Generator().manual_seed(0))
+            assert isinstance(r, RecallResult) and r.weights is None
+            assert (r.states == x).all() and r.converged.all()
+            assert mem.energy(r.states).shape == (4,)
+
+
+def test_recall_leaves_float64_probes_alone():
+    x = _spins(5, 16, 21).double()
+    probes = flip_bits(x, 0.2, 22)
+    before = probes.clone()
+    mem = DenseAssociativeMemory(16, dtype=torch.float64).store(x)
+    for mode in mem.modes:
+        mem.recall(probes, mode=mode, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(probes, before)

@@ -11,13 +11,8 @@ from hypothesis import strategies as st
 from scipy.linalg import hadamard
 
 import harmonium
-from harmonium.hopfield import (
-    CapacityCurve,
-    HopfieldNetwork,
-    add_noise,
-    capacity_curve,
-    random_patterns,
-)
+from harmonium.models.hopfield import HopfieldNetwork, random_patterns
+from harmonium.tasks.capacity import CapacityCurve, add_noise, capacity_curve
 
 
 def gen(seed=0):
@@ -298,3 +293,42 @@ def test_bad_settings():
         capacity_curve(50, [0.1], flip_fraction=1.5, progress=False)
     with pytest.raises(ValueError, match="fraction"):
         add_noise(torch.ones(1, 4), -0.1)
+
+
+# ---------------------------------------------------------------- edge cases (issue)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_pseudoinverse_storing_stored_patterns_again_changes_nothing(dtype, bias):
+    # the leftover of a stored pattern is rounding noise: it must not become a direction
+    x = random_patterns(5, 64, generator=gen())
+    net = HopfieldNetwork(64, "pseudoinverse", bias=bias, dtype=dtype).store(x)
+    weight, trace = net.weight.clone(), float(net._diag.sum())
+    assert trace == pytest.approx(5.0, abs=1e-5)
+    net.store(x[:2])
+    assert float(net._diag.sum()) == pytest.approx(5.0, abs=1e-5)
+    assert (net.weight - weight).abs().max() < 1e-5
+    assert net.is_fixed_point(x).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_recall_draws_on_a_cuda_generator():
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = random_patterns(4, 100, generator=g, device="cuda")
+    net = HopfieldNetwork(100, device="cuda").store(x)
+    result = net.recall(add_noise(x, 0.1, generator=g), generator=g)
+    assert result.states.device.type == "cuda" and torch.equal(result.states, x)
+
+
+def test_old_module_forwards_with_a_deprecation_warning():
+    import harmonium.hopfield as old
+    from harmonium.models.memory import RecallResult
+
+    with pytest.warns(DeprecationWarning, match="harmonium.tasks.capacity"):
+        from harmonium.hopfield import add_noise as old_add_noise
+    assert old_add_noise is add_noise
+    with pytest.warns(DeprecationWarning, match="harmonium.models.hopfield"):
+        assert old.HopfieldNetwork is HopfieldNetwork
+    with pytest.warns(DeprecationWarning, match="harmonium.models.memory"):
+        assert old.RecallResult is RecallResult
+    with pytest.raises(AttributeError, match="no_such_name"):
+        old.no_such_name  # noqa: B018

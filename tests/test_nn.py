@@ -46,7 +46,7 @@ def test_hopfield_equals_softmax_attention_with_its_projections():
     mask[..., 0] = True
     torch.testing.assert_close(layer(state, stored, mask=mask[:, 0]),
                                _attention(layer, state, stored, mask))
-    assert layer.beta == pytest.approx(1 / 4)  # 1/sqrt(hidden_size)
+    assert layer.beta == pytest.approx(1 / 2)  # 1/sqrt(head size), 16 / 4 heads
 
 
 def test_hopfield_default_retrieves_stored_patterns_in_one_step():
@@ -175,3 +175,31 @@ def test_bad_inputs_raise():
         layer.store(torch.randn(0, 4))
     with pytest.raises(ValueError, match="rows"):
         layer.store(torch.randn(3, 4), values=torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("heads", [1, 4, 8])
+def test_untrained_multi_head_hopfield_retrieves(heads):
+    # beta defaults to 1/sqrt(head size): each head separates its own scores. With
+    # 1/sqrt(hidden_size) 4 heads recovered 49 and 8 heads none of these 50 patterns.
+    torch.manual_seed(7)
+    x = _spins(50, 512, seed=8)
+    layer = Hopfield(512, num_heads=heads)
+    assert layer.beta == pytest.approx(1 / math.sqrt(512 / heads))
+    with torch.no_grad():
+        out = layer(_flip(x, 0.1, 9)[None], x[None])[0]
+    assert (out.sign() == x).all()
+    assert torch.nn.functional.cosine_similarity(out, x).min() > 0.95
+
+
+def test_one_dimensional_padding_mask_broadcasts():
+    torch.manual_seed(10)
+    layer = Hopfield(6)
+    state, stored = torch.randn(2, 3, 6), torch.randn(2, 5, 6)
+    padded = torch.cat([stored, 100 * torch.randn(2, 2, 6)], dim=1)
+    mask = torch.tensor([True] * 5 + [False] * 2)
+    torch.testing.assert_close(layer(state, padded, mask=mask), layer(state, stored))
+    torch.testing.assert_close(layer(state[0], padded[0], mask=mask), layer(state[0], stored[0]))
+    with pytest.raises(ValueError, match="broadcastable"):
+        layer(state, padded, mask=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no stored pattern"):
+        layer(state, padded, mask=torch.zeros(7, dtype=torch.bool))

@@ -12,9 +12,11 @@ Three modules built on the modern Hopfield update ``xi_new = X' softmax(beta X x
 
 Defaults that retrieve. Similarities are computed between layer-normalised inputs
 (``normalize=True``, no learned affine), so every compared vector has squared norm
-about its width, and ``beta`` defaults to ``1 / sqrt(width)``: a stored pattern then
+about its width, and ``beta`` defaults to ``1 / sqrt(width)``, the width of one head
+(``hidden_size / num_heads``; each head compares its own slice): a stored pattern then
 scores ``sqrt(width)`` against itself and O(1) against unrelated patterns, which
-separates them after one step for widths of 64 and more. The projections start as one
+separates them after one step for head widths of 64 and more (tested: 50 patterns of
+512 units, 10% flipped, 1, 4 and 8 heads). The projections start as one
 random orthogonal map shared by queries, keys and values, with its transpose on the
 output, so an untrained :class:`Hopfield` returns the stored pattern a query is closest
 to, exactly as the memory does; training moves them like any attention weights.
@@ -33,8 +35,8 @@ from torch import nn
 from torch.nn.functional import layer_norm
 
 from harmonium._numerics import check_positive_int
-from harmonium.models.modern_hopfield import energy as _energy
-from harmonium.models.modern_hopfield import update as _update
+from harmonium.models._modern_core import energy as _energy
+from harmonium.models._modern_core import update as _update
 
 __all__ = ["Hopfield", "HopfieldLayer", "HopfieldPooling"]
 
@@ -75,7 +77,7 @@ class _Projected(nn.Module):
                 f"({self.num_heads})"
             )
         self.head_size = self.hidden_size // self.num_heads
-        self.beta = _default_beta(beta, self.head_size * self.num_heads)
+        self.beta = _default_beta(beta, self.head_size)
         self.normalize = bool(normalize)
         self.key = nn.Linear(self.stored_size, self.hidden_size, bias=False)
         self.value = nn.Linear(self.stored_size, self.hidden_size, bias=False)
@@ -100,15 +102,25 @@ class _Projected(nn.Module):
     def _retrieve(self, queries, stored, mask):
         """queries (B, heads, n, head_size), stored (B, m, stored) -> (B, n, output)."""
         keys, values = self._keys_values(stored)
-        if mask is not None:
-            mask = torch.as_tensor(mask, device=stored.device, dtype=torch.bool).unsqueeze(-3)
-        z = _update(queries, keys, self.beta, values=values, mask=mask)
+        z = _update(queries, keys, self.beta, values=values, mask=_head_mask(mask, stored))
         b, _, n, _ = z.shape
         return self.out(z.transpose(1, 2).reshape(b, n, self.hidden_size))
 
     def _energy(self, queries, stored):
         keys, _ = self._keys_values(stored)
         return _energy(queries, keys, self.beta).sum(-2)
+
+
+def _head_mask(mask, stored: torch.Tensor) -> torch.Tensor | None:
+    """A mask broadcastable to (B, n, m) as a bool tensor (B|1, 1, n|1, m) for the heads;
+    :func:`update` checks that it broadcasts and leaves every state a stored pattern."""
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask, device=stored.device, dtype=torch.bool)
+    if mask.ndim > 3:
+        raise ValueError(f"mask must be broadcastable to (batch, states, stored patterns), "
+                         f"got shape {tuple(mask.shape)}")
+    return mask.reshape((1,) * (3 - mask.ndim) + tuple(mask.shape)).unsqueeze(1)
 
 
 def _batched(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
@@ -139,7 +151,8 @@ class Hopfield(_Projected):
     num_heads : int
         Number of heads (default 1).
     beta : float, optional
-        Inverse temperature (default ``1 / sqrt(hidden_size)``).
+        Inverse temperature (default ``1 / sqrt(head size)``, the head size being
+        ``hidden_size / num_heads``).
     normalize : bool
         Layer-normalise states and stored patterns before the query/key projections.
 
@@ -191,8 +204,9 @@ class Hopfield(_Projected):
         stored : torch.Tensor, shape (B, m, stored_size) or (m, stored_size), optional
             Default: ``state`` (self-attention).
         mask : torch.Tensor of bool, broadcastable to (B, n, m), optional
-            True where a state may attend to a stored pattern (use (B, 1, m) for
-            padding).
+            True where a state may attend to a stored pattern: (m,) or (B, 1, m) for
+            padding, (n, m) or (B, n, m) in general. Every state must see at least one
+            stored pattern.
 
         Returns
         -------

@@ -46,8 +46,9 @@ def register(sub) -> None:
     r.add_argument("memory", help="memory file written by 'harmonium hopfield store'")
     r.add_argument("probe", help="probe image file")
     r.add_argument("-o", "--output", required=True, help="recalled image (.png)")
-    r.add_argument("--mode", choices=["async", "sync"], default="async",
-                   help="dynamics (default: %(default)s)")
+    r.add_argument("--mode", choices=["async", "sync"],
+                   help="dynamics: one unit at a time or all at once (default: the "
+                   "memory's own, async for classical and dense, sync for modern)")
     r.add_argument("--max-sweeps", type=int, default=100, help="default: %(default)s")
     r.add_argument("--threshold", default="median", help="binarization of the probe")
     r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -107,31 +108,20 @@ def _new_memory(model: str, n_units: int, rule: str):
 def _recall(args) -> None:
     from harmonium.datasets import images_to_spins, read_image, spins_to_images, write_image
     from harmonium.io import load
-    from harmonium.models.dense import DenseAssociativeMemory
-    from harmonium.models.hopfield import HopfieldNetwork
-    from harmonium.models.modern_hopfield import ModernHopfield
+    from harmonium.models.memory import AssociativeMemory, sign
 
     net = load(args.memory)
-    if not isinstance(net, (HopfieldNetwork, DenseAssociativeMemory, ModernHopfield)):
+    if not isinstance(net, AssociativeMemory):
         raise ValueError(f"{args.memory} holds a {type(net).__name__}, not an associative "
                          "memory written by 'harmonium hopfield store'")
-    n_units = net.n_features if isinstance(net, ModernHopfield) else net.n_units
-    side = math.isqrt(n_units)
-    if side * side != n_units:
-        raise ValueError(f"{args.memory} has {n_units} units, not a square image")
+    side = math.isqrt(net.n_features)
+    if side * side != net.n_features:
+        raise ValueError(f"{args.memory} has {net.n_features} units, not a square image")
     probe = images_to_spins(read_image(args.probe), side, _threshold(args.threshold))
-    if isinstance(net, ModernHopfield):
-        retrieved = torch.where(net.retrieve(probe).states >= 0, 1.0, -1.0)
-        write_image(args.output, spins_to_images(retrieved, (side, side))[0])
-        print(f"modern memory: one update step; wrote {args.output}")
-        return
-    if isinstance(net, DenseAssociativeMemory):
-        result = net.recall(probe, max_sweeps=args.max_sweeps,
-                            generator=torch.Generator().manual_seed(args.seed))
-    else:
-        result = net.recall(probe, mode=args.mode, max_sweeps=args.max_sweeps,
-                            generator=torch.Generator().manual_seed(args.seed))
-    write_image(args.output, spins_to_images(result.states, (side, side))[0])
+    result = net.recall(probe, mode=args.mode or net.modes[0], max_sweeps=args.max_sweeps,
+                        generator=torch.Generator().manual_seed(args.seed))
+    recalled = sign(result.states)  # the modern memory recalls real vectors
+    write_image(args.output, spins_to_images(recalled, (side, side))[0])
     state = "fixed point" if bool(result.converged[0]) else (
         "2-cycle" if bool(result.cycled[0]) else "not converged")
     print(f"{state} after {int(result.sweeps[0])} sweeps, energy "
@@ -139,7 +129,7 @@ def _recall(args) -> None:
 
 
 def _capacity(args) -> None:
-    from harmonium.hopfield import capacity_curve
+    from harmonium.tasks.capacity import capacity_curve
 
     curve = capacity_curve(
         args.units, args.alphas, rule=args.rule, flip_fraction=args.noise,

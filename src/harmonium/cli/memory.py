@@ -109,11 +109,12 @@ def _store(args) -> None:
 def _load(path: str):
     """The memory in ``path`` and the side of its square images."""
     from harmonium.io import load
-    from harmonium.models.modern_hopfield import ModernHopfield
+    from harmonium.models.memory import AssociativeMemory
 
     memory = load(path)
-    if not isinstance(memory, ModernHopfield):
-        raise ValueError(f"{path} holds a {type(memory).__name__}, not a ModernHopfield")
+    if not isinstance(memory, AssociativeMemory) or memory.state_space != "real":
+        raise ValueError(f"{path} holds a {type(memory).__name__}, not a memory of "
+                         "real-valued images (write one with 'harmonium memory store')")
     side = math.isqrt(memory.n_features)
     if side * side != memory.n_features:
         raise ValueError(f"{path} stores vectors of width {memory.n_features}, "
@@ -128,7 +129,7 @@ def _retrieve(args) -> None:
     memory, side = _load(args.memory)
     probe = torch.from_numpy(resize_images(read_image(args.probe), side).reshape(1, -1))
     mask = None if args.mask == "none" else half_mask((side, side), args.mask)
-    result = memory.retrieve(probe.to(memory.patterns_.dtype), mask=mask)
+    result = memory.recall(probe.to(memory.patterns_.dtype), mask=mask)
     retrieved = result.states[0].reshape(side, side).cpu().numpy()
     weight, index = result.weights[0].max(0)
     if mask is None:
@@ -171,7 +172,7 @@ def _evaluate(args) -> None:
     for start in range(0, n, CHUNK):
         x = stored[start:min(n, start + CHUNK)]
         queries, mask = _corrupt(x, args.corrupt, side, generator)
-        result = memory.retrieve(queries, mask=mask)
+        result = memory.recall(queries, mask=mask)
         sq_error = (result.states - x).pow(2).sum(1)
         correct += int((sq_error < threshold).sum())
         index = torch.arange(start, start + len(x), device=x.device)

@@ -6,8 +6,9 @@ import torch
 
 from harmonium.datasets import images_to_spins, load_images, spins_to_images
 from harmonium.demo import Section
-from harmonium.hopfield import HopfieldNetwork, add_noise
+from harmonium.models.hopfield import HopfieldNetwork
 from harmonium.plot import energy_figure, image_grid
+from harmonium.tasks.capacity import add_noise
 
 NAMES = ("camera", "astronaut", "horse", "coins", "text", "moon")
 SIZE = 64

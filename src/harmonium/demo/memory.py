@@ -51,7 +51,7 @@ def compare(n_stored: int = N_STORED, *, generator: torch.Generator) -> dict:
         wrong = (states != spins).sum(1)  # squared error of {0, 1} pixels
         out[name] = ((states + 1) / 2, float((wrong < THRESHOLD).float().mean()))
     modern = ModernHopfield(beta=BETA, similarity="euclidean").store(x)
-    states = modern.retrieve(corrupted, mask=mask).states
+    states = modern.recall(corrupted, mask=mask).states
     error = (states - x).pow(2).sum(1)
     out["modern"] = (states, float((error < THRESHOLD).float().mean()))
     return out

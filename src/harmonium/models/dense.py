@@ -34,21 +34,17 @@ import math
 import torch
 from torch import nn
 
-from harmonium._numerics import as_batch, check_positive_int, check_spin
+from harmonium._numerics import as_batch, check_positive_int, check_spin, generator_device
 from harmonium.io import savable
-from harmonium.models.hopfield import RecallResult
+from harmonium.models.memory import AssociativeMemory, RecallResult, recall_sync, sign
 
 __all__ = ["INTERACTIONS", "DenseAssociativeMemory"]
 
 INTERACTIONS = ("polynomial", "exponential")
 
 
-def _sign(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-
 @savable
-class DenseAssociativeMemory(nn.Module):
+class DenseAssociativeMemory(nn.Module, AssociativeMemory):
     """Dense associative memory on +1/-1 units.
 
     Parameters
@@ -78,6 +74,8 @@ class DenseAssociativeMemory(nn.Module):
     True
     """
 
+    modes = ("async", "sync")
+
     def __init__(
         self,
         n_units: int,
@@ -104,6 +102,11 @@ class DenseAssociativeMemory(nn.Module):
 
     def __repr__(self) -> str:
         return f"DenseAssociativeMemory({self.extra_repr()})"
+
+    @property
+    def n_features(self) -> int:
+        """Number of units d (the width of every state)."""
+        return self.n_units
 
     @property
     def n_stored(self) -> int:
@@ -193,37 +196,60 @@ class DenseAssociativeMemory(nn.Module):
     def is_fixed_point(self, states) -> torch.Tensor:
         """Whether no single-unit update changes each state (n, d): (n,) bool."""
         s = self._spins(states, "states")
-        return (_sign(self.energy_gaps(s)).to(s.dtype) == s).all(1)
+        return (sign(self.energy_gaps(s)).to(s.dtype) == s).all(1)
 
     # ------------------------------------------------------------------ dynamics
     def recall(
-        self, probes, max_sweeps: int = 100, *, generator: torch.Generator | None = None
+        self,
+        probes,
+        mode: str = "async",
+        max_sweeps: int = 100,
+        *,
+        generator: torch.Generator | None = None,
     ) -> RecallResult:
-        """Asynchronous recall from each probe until a fixed point.
+        """Recall from each probe until a fixed point (or, synchronously, a 2-cycle).
 
         Parameters
         ----------
         probes : array-like, shape (n, d) or (d,)
             +1/-1 starting states.
+        mode : {"async", "sync"}
+            ``"async"``: random order, one unit at a time (energy never increases).
+            ``"sync"``: every unit takes the sign of its energy gap at once; 2-cycles are
+            detected and reported.
         max_sweeps : int
-            Most sweeps (passes over all units in random order) per probe.
+            Most sweeps (passes over all units; parallel steps in sync mode) per probe.
         generator : torch.Generator, optional
-            Source of the random update orders.
+            Source of the random update orders (async mode), drawn on its device.
 
         Returns
         -------
         RecallResult
             ``.states`` (n, d), ``.converged`` (n,), ``.sweeps`` (n,) (sweeps that changed
-            the state), ``.cycled`` (always False: asynchronous dynamics cannot cycle).
+            the state), ``.cycled`` (n,) (always False in async mode).
+
+        Raises
+        ------
+        ValueError
+            Probes not +1/-1, wrong width, empty; ``mode`` unknown; ``max_sweeps < 1``;
+            an empty memory.
         """
+        self._check_mode(mode)
         max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
         s0 = self._spins(probes, "probes")
         x, dtype = self._work()
+        s = s0.to(dtype, copy=True)  # the dynamics work in place
         with torch.no_grad():
-            s, converged, sweeps = self._recall(s0.to(dtype), x, max_sweeps, generator)
-        return RecallResult(s.to(s0.dtype), converged, sweeps, torch.zeros_like(converged))
+            if mode == "sync":
+                result = recall_sync(lambda t: sign(self._gaps(t, t @ x.T, x)), s, max_sweeps)
+            else:
+                converged, sweeps = self._recall(s, x, max_sweeps, generator)
+                result = RecallResult(s, converged, sweeps, torch.zeros_like(converged))
+        result.states = result.states.to(s0.dtype)
+        return result
 
     def _recall(self, s, x, max_sweeps, generator):
+        """Asynchronous sweeps, in place on the states s (n, d): (converged, sweeps)."""
         n, d = s.shape
         converged = torch.zeros(n, dtype=torch.bool, device=s.device)
         sweeps = torch.zeros(n, dtype=torch.int64, device=s.device)
@@ -234,17 +260,18 @@ class DenseAssociativeMemory(nn.Module):
         for sweep in range(max_sweeps + 1):
             sa = s[active]
             h = sa @ x.T
-            stable = (_sign(self._gaps(sa, h, x)) == sa).all(1)
+            stable = (sign(self._gaps(sa, h, x)) == sa).all(1)
             converged[active[stable]] = True
             sweeps[active[stable]] = sweep
             if sweep == max_sweeps or bool(stable.all()):
                 sweeps[active[~stable]] = max_sweeps
                 break
             active, sa, h = active[~stable], sa[~stable], h[~stable]
-            order = torch.randperm(d, generator=generator).tolist()
+            order = torch.randperm(d, generator=generator,
+                                   device=generator_device(generator)).tolist()
             sweep_fn(sa, h, xt, order)
             s[active] = sa
-        return s, converged, sweeps
+        return converged, sweeps
 
     def _sweep_polynomial(self, sa, h, xt, order):
         """One asynchronous pass, in place on states sa (B, d) and overlaps h (B, m).
@@ -256,7 +283,7 @@ class DenseAssociativeMemory(nn.Module):
         sums = [p.sum(1) for p in powers]
         for i in order:
             a, old = xt[i], sa[:, i]
-            new = _sign(self._polynomial_gaps(old, [p @ a for p in powers], sums))
+            new = sign(self._polynomial_gaps(old, [p @ a for p in powers], sums))
             flipped = (new != old).nonzero().squeeze(1)
             if flipped.numel():
                 h[flipped] += new[flipped][:, None] * 2 * a
@@ -283,7 +310,7 @@ class DenseAssociativeMemory(nn.Module):
             total = e.sum(1)
             plus = torch.where(old > 0, total, e @ up_t[i])
             minus = torch.where(old > 0, e @ down_t[i], total)
-            new = _sign(plus - minus)
+            new = sign(plus - minus)
             flipped = (new != old).nonzero().squeeze(1)
             if flipped.numel():
                 up = new[flipped] > 0

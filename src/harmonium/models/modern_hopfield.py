@@ -14,176 +14,59 @@ is the concave-convex procedure on E, so it never increases E (Ramsauer et al. 2
 theorem 1); it is softmax attention with the state as query and the memories as keys
 and values. One step retrieves a stored pattern when the patterns are well separated.
 
-The functional core below (:func:`energy`, :func:`update`, :func:`retrieve`) is pure
-torch and batched over any leading dimensions. :class:`ModernHopfield` is the user
-object: it stores real vectors (images, embeddings), retrieves from corrupted or partly
-observed queries, and follows the Universal Hopfield Networks view (similarity, softmax
-separation, projection) with dot, Euclidean or Manhattan similarity.
+The functional core (:func:`energy`, :func:`update`, :func:`recall`; in
+:mod:`harmonium.models._modern_core`) is pure torch and batched over any leading
+dimensions. :class:`ModernHopfield` is the user object, an
+:class:`~harmonium.models.memory.AssociativeMemory` like the binary memories: it stores
+real vectors (images, embeddings), recalls from corrupted or partly observed queries,
+and follows the Universal Hopfield Networks view (similarity, softmax separation,
+projection) with dot, Euclidean or Manhattan similarity.
+
+``retrieve`` (function and method) and ``Retrieval`` are deprecated names of
+:func:`recall`, :meth:`ModernHopfield.recall` and
+:class:`~harmonium.models.memory.RecallResult`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
 
 import torch
+from torch.nn.functional import normalize as _unit_rows
 
 from harmonium._numerics import as_batch, check_positive_int
 from harmonium.io import savable
+from harmonium.models._modern_core import check_beta, energy, iterate, recall, update
+from harmonium.models.memory import AssociativeMemory, RecallResult
 
-__all__ = ["ModernHopfield", "Retrieval", "energy", "retrieve", "update"]
+__all__ = ["ModernHopfield", "energy", "recall", "update"]
 
 SIMILARITIES = ("dot", "euclidean", "manhattan")
+_DEPRECATED = {"Retrieval": "harmonium.models.memory.RecallResult",
+               "retrieve": "harmonium.models.modern_hopfield.recall"}
 
 
-def _check_beta(beta) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise TypeError(f"beta must be a positive number, got {beta!r}")
-    if not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"beta must be a positive finite number, got {beta}")
-    return float(beta)
+def _retrieve(xi, memories, beta, max_steps: int = 1, tol: float = 1e-6) -> RecallResult:
+    return recall(xi, memories, beta, max_sweeps=max_steps, tol=tol)
 
 
-def _check_core(xi: torch.Tensor, memories: torch.Tensor, beta) -> float:
-    if memories.shape[-2] == 0:
-        raise ValueError("memories is empty: store at least one pattern")
-    if xi.shape[-1] != memories.shape[-1]:
-        raise ValueError(
-            f"xi has width {xi.shape[-1]} but the memories have width {memories.shape[-1]}"
-        )
-    return _check_beta(beta)
+def __getattr__(name: str):
+    if name in _DEPRECATED:
+        warnings.warn(f"harmonium.models.modern_hopfield.{name} is deprecated: use "
+                      f"{_DEPRECATED[name]}", DeprecationWarning, stacklevel=2)
+        return RecallResult if name == "Retrieval" else _retrieve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def energy(xi: torch.Tensor, memories: torch.Tensor, beta: float) -> torch.Tensor:
-    """Modern Hopfield energy of each state (Ramsauer et al. 2020, eq. 2).
-
-    Parameters
-    ----------
-    xi : torch.Tensor, shape (..., n, d)
-        States (queries).
-    memories : torch.Tensor, shape (..., m, d)
-        Stored patterns, one per row.
-    beta : float
-        Inverse temperature, > 0.
-
-    Returns
-    -------
-    torch.Tensor, shape (..., n)
-        ``-lse(beta, X xi) + xi'xi / 2 + log(m) / beta + M^2 / 2`` (>= 0).
-    """
-    beta = _check_core(xi, memories, beta)
-    m = memories.shape[-2]
-    lse = torch.logsumexp(beta * xi @ memories.transpose(-1, -2), dim=-1) / beta
-    big_m2 = memories.pow(2).sum(-1).amax(-1, keepdim=True)
-    return -lse + 0.5 * xi.pow(2).sum(-1) + math.log(m) / beta + 0.5 * big_m2
-
-
-def update(
-    xi: torch.Tensor,
-    memories: torch.Tensor,
-    beta: float,
-    *,
-    values: torch.Tensor | None = None,
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One modern Hopfield update ``xi_new = X' softmax(beta X xi)``.
-
-    Parameters
-    ----------
-    xi : torch.Tensor, shape (..., n, d)
-        States (queries).
-    memories : torch.Tensor, shape (..., m, d)
-        Stored patterns (keys).
-    beta : float
-        Inverse temperature, > 0.
-    values : torch.Tensor, shape (..., m, p), optional
-        What each stored pattern projects to (default: the memories themselves, the
-        auto-associative update; other values make it hetero-associative attention).
-    mask : torch.Tensor of bool, broadcastable to (..., n, m), optional
-        False where a state must not see a stored pattern (padding, causality). Every
-        state must see at least one pattern.
-
-    Returns
-    -------
-    torch.Tensor, shape (..., n, d) (or (..., n, p) with ``values``)
-    """
-    beta = _check_core(xi, memories, beta)
-    scores = beta * xi @ memories.transpose(-1, -2)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, -math.inf)
-    weights = torch.softmax(scores, dim=-1)
-    return weights @ (memories if values is None else values)
-
-
-@dataclass
-class Retrieval:
-    """Result of a retrieval.
-
-    Attributes
-    ----------
-    states : torch.Tensor, shape (n, d)
-        Retrieved states.
-    weights : torch.Tensor, shape (n, m)
-        Softmax weights of the last step over the stored patterns; ``weights.argmax(1)``
-        is the index of the retrieved pattern.
-    converged : torch.Tensor of bool, shape (n,)
-        Whether each state moved by at most ``tol`` (max-norm) in its last step.
-    steps : int
-        Number of update steps taken.
-    """
-
-    states: torch.Tensor
-    weights: torch.Tensor
-    converged: torch.Tensor
-    steps: int
-
-
-def retrieve(
-    xi: torch.Tensor,
-    memories: torch.Tensor,
-    beta: float,
-    max_steps: int = 1,
-    tol: float = 1e-6,
-) -> Retrieval:
-    """Iterate :func:`update` until no state moves by more than ``tol`` (max-norm).
-
-    Parameters
-    ----------
-    xi : torch.Tensor, shape (n, d)
-        Initial states (queries).
-    memories : torch.Tensor, shape (m, d)
-        Stored patterns.
-    beta : float
-        Inverse temperature, > 0.
-    max_steps : int
-        At most this many updates (default 1: well-separated patterns are retrieved in
-        one step).
-    tol : float
-        Convergence tolerance on ``max |xi_new - xi|``.
-
-    Returns
-    -------
-    Retrieval
-    """
-    beta = _check_core(xi, memories, beta)
-    max_steps = check_positive_int(max_steps, "max_steps")
-    return _iterate(lambda s: beta * s @ memories.T, memories, xi, max_steps, tol)
-
-
-def _iterate(scores_fn, values, xi, max_steps, tol) -> Retrieval:
-    """Shared fixed-point loop: ``xi <- softmax(scores_fn(xi)) @ values``."""
-    steps = 0
-    while True:
-        weights = torch.softmax(scores_fn(xi), dim=-1)
-        new = weights @ values
-        converged = (new - xi).abs().amax(-1) <= tol
-        xi, steps = new, steps + 1
-        if steps == max_steps or bool(converged.all()):
-            return Retrieval(states=xi, weights=weights, converged=converged, steps=steps)
+def _check_tol(tol) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < math.inf:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    return float(tol)
 
 
 @savable
-class ModernHopfield:
+class ModernHopfield(AssociativeMemory):
     """Modern Hopfield associative memory for real vectors (images, embeddings).
 
     Retrieval is ``z = X' softmax(beta * sim(X, q))`` (Millidge et al. 2022): the
@@ -202,7 +85,8 @@ class ModernHopfield:
         ``"dot"``: ``q.x`` (Ramsauer et al.); ``"euclidean"``: ``-|q - x|^2 / 2``;
         ``"manhattan"``: ``-|q - x|_1``.
     normalize : bool
-        Compare unit-length (L2-normalised) queries and patterns; the output is still a
+        Compare unit-length (L2-normalised) queries and patterns, both normalised over
+        the observed entries when :meth:`recall` gets a mask; the output is still a
         combination of the stored patterns as given.
 
     Attributes
@@ -220,8 +104,11 @@ class ModernHopfield:
     guarantee when iterated.
     """
 
+    state_space = "real"
+    modes = ("sync",)
+
     def __init__(self, beta: float = 1.0, similarity: str = "dot", normalize: bool = False):
-        self.beta = _check_beta(beta)
+        self.beta = check_beta(beta)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         self.similarity = similarity
@@ -297,62 +184,93 @@ class ModernHopfield:
 
     # -- similarity --------------------------------------------------------------------
 
-    def _keys(self) -> torch.Tensor:
-        x = self._memory()
-        return torch.nn.functional.normalize(x, dim=1) if self.normalize else x
-
     def _scores(self, q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Similarities ``sim(X, q)``, shape (n, m); only observed entries count."""
-        x = self._keys()
+        """Similarities ``sim(X, q)``, shape (n, m), over the observed entries only.
+
+        With ``normalize`` the query and every stored pattern are scaled to unit length
+        over the entries the query observes, so a pattern that matches the observed
+        entries exactly scores best whatever its other entries hold.
+        """
+        x = self._memory()
+        if mask is not None and bool((mask == mask[0]).all()):
+            mask = mask[:1]  # one mask for all queries
+        x2 = x.pow(2)
+        x2_seen = x2.sum(1)[None] if mask is None else mask.to(x.dtype) @ x2.T  # (1|n, m)
         if mask is not None:
             q = q * mask
-        if self.normalize:
-            q = torch.nn.functional.normalize(q, dim=1)
+        scale = torch.ones_like(x2_seen)
+        if self.normalize:  # as torch's normalize: norms below 1e-12 count as 1e-12
+            q = _unit_rows(q, dim=1)
+            scale = x2_seen.sqrt().clamp_min(1e-12).reciprocal()
         if self.similarity == "dot":
-            return q @ x.T
+            return (q @ x.T) * scale
         if self.similarity == "euclidean":
-            x2 = x.pow(2)
-            x2q = x2.sum(1) if mask is None else mask.to(x.dtype) @ x2.T
-            d2 = q.pow(2).sum(1, keepdim=True) - 2 * q @ x.T + x2q
+            d2 = q.pow(2).sum(1, keepdim=True) - 2 * (q @ x.T) * scale + x2_seen * scale**2
             return -0.5 * d2.clamp_min(0)
-        return -_manhattan(q, x, mask)
+        return -_manhattan(q, x, mask, scale)
 
-    # -- retrieval ---------------------------------------------------------------------
+    # -- recall ------------------------------------------------------------------------
 
-    def retrieve(self, queries, *, max_steps: int = 1, tol: float = 1e-6, mask=None) -> Retrieval:
-        """Retrieve stored patterns from (corrupted or partial) queries.
+    def recall(self, queries, mode: str = "sync", max_sweeps: int = 1, *, tol: float = 1e-6,
+               mask=None, generator: torch.Generator | None = None) -> RecallResult:
+        """Recall stored patterns from (corrupted or partial) queries.
 
         Parameters
         ----------
         queries : array-like, shape (n, d) or (d,)
             Query vectors.
-        max_steps : int
+        mode : {"sync"}
+            Every entry of a state is updated at once (the only dynamics of this memory;
+            the parameter exists so that all memories take the same arguments).
+        max_sweeps : int
             Number of update steps at most (default one: a single step is enough when
             the patterns are well separated). Iteration stops earlier when no entry of
             any state moves by more than ``tol``.
         tol : float
-            Convergence tolerance (max-norm).
+            Convergence tolerance (max-norm), >= 0.
         mask : array-like of bool, shape (n, d) or (d,), optional
             True where the query is observed. Similarities then use only the observed
             entries, the observed entries are kept and the unobserved ones are filled in
-            from the retrieved pattern (pattern completion). A masked retrieval takes a
+            from the retrieved pattern (pattern completion). A masked recall takes a
             single step: the observed entries, hence the similarities, do not change.
+        generator : torch.Generator, optional
+            Unused: the dynamics are deterministic.
 
         Returns
         -------
-        Retrieval
-            ``states`` (n, d), ``weights`` (n, m), ``converged`` (n,), ``steps``.
+        RecallResult
+            ``states`` (n, d), ``weights`` (n, m), ``converged`` (n,), ``sweeps`` (n,)
+            (update steps applied), ``cycled`` (n,) (always False).
+
+        Raises
+        ------
+        ValueError
+            Empty memory; queries of the wrong width, empty or non-finite; a mask of the
+            wrong shape or with a query left unobserved; ``max_sweeps < 1``; bad ``tol``.
+        TypeError
+            A mask that is not boolean.
         """
+        self._check_mode(mode)
         q = self._queries(queries)
         m = self._mask(mask, q)
-        max_steps = check_positive_int(max_steps, "max_steps")
+        max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
+        tol = _check_tol(tol)
         memory = self._memory()
-        if m is not None:
-            weights = torch.softmax(self.beta * self._scores(q, m), dim=-1)
-            states = torch.where(m, q, weights @ memory)
-            done = torch.ones(q.shape[0], dtype=torch.bool, device=q.device)
-            return Retrieval(states=states, weights=weights, converged=done, steps=1)
-        return _iterate(lambda s: self.beta * self._scores(s, None), memory, q, max_steps, tol)
+        if m is None:
+            return iterate(lambda s: self.beta * self._scores(s, None), memory, q,
+                           max_sweeps, tol)
+        weights = torch.softmax(self.beta * self._scores(q, m), dim=-1)
+        done = torch.ones(q.shape[0], dtype=torch.bool, device=q.device)
+        return RecallResult(states=torch.where(m, q, weights @ memory), converged=done,
+                            sweeps=done.long(), cycled=~done, weights=weights)
+
+    def retrieve(self, queries, *, max_steps: int = 1, tol: float = 1e-6,
+                 mask=None) -> RecallResult:
+        """Deprecated name of :meth:`recall` (``max_steps`` is its ``max_sweeps``)."""
+        warnings.warn("ModernHopfield.retrieve is deprecated: use ModernHopfield.recall "
+                      "(max_steps is max_sweeps there; the result's steps count is "
+                      ".sweeps)", DeprecationWarning, stacklevel=2)
+        return self.recall(queries, max_sweeps=max_steps, tol=tol, mask=mask)
 
     def energy(self, queries) -> torch.Tensor:
         """Energy of each query (see the class notes).
@@ -394,17 +312,17 @@ class ModernHopfield:
         return model
 
 
-def _manhattan(q: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """L1 distances between rows of q (n, d) and x (m, d) over observed entries, (n, m)."""
-    if mask is None:
-        return torch.cdist(q, x, p=1)
-    if bool((mask == mask[0]).all()):  # one mask for all queries
-        keep = mask[0].to(q.dtype)
-        return torch.cdist(q * keep, x * keep, p=1)
+def _manhattan(q: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None,
+               scale: torch.Tensor) -> torch.Tensor:
+    """L1 distances, over observed entries, between the rows of q (n, d) and the rows of
+    x (m, d) scaled by ``scale`` (1 or n, m): shape (n, m)."""
+    if scale.shape[0] == 1:  # no mask, or one mask for all queries
+        keep = 1.0 if mask is None else mask.to(q.dtype)
+        return torch.cdist(q * keep, x * scale.T * keep, p=1)
     out = torch.empty(q.shape[0], x.shape[0], dtype=q.dtype, device=q.device)
     chunk = max(1, 2**24 // max(1, x.numel()))
     for start in range(0, q.shape[0], chunk):
         sl = slice(start, start + chunk)
-        diff = (q[sl, None, :] - x[None]).abs() * mask[sl, None, :]
+        diff = (q[sl, None, :] - x[None] * scale[sl, :, None]).abs() * mask[sl, None, :]
         out[sl] = diff.sum(-1)
     return out
