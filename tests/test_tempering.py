@@ -10,6 +10,7 @@ from harmonium.partition import log_likelihood_exact
 from harmonium.sampling import ParallelTempering, default_ladder
 from harmonium.training import CD, PCD, compute_gradients, fit
 from harmonium.training.centering import Centered, center_gradients_
+from harmonium.training.gradient import rbm_gradient_step
 from harmonium.training.tempering import PT
 from harmonium.units import Bernoulli, Spin
 
@@ -179,18 +180,21 @@ def test_center_gradients_match_the_centered_formula():
     torch.testing.assert_close(rbm.hidden.params.grad[0], d_c)
 
 
-def test_centered_offsets_and_state():
+def test_centering_offsets_live_in_the_transform_state():
     g = torch.Generator().manual_seed(7)
     rbm = RBM(Spin(4), Bernoulli(3), generator=g)
     data = torch.where(torch.rand(10, 4, generator=g) < 0.5, 1.0, -1.0)
+    data2 = torch.where(torch.rand(10, 4, generator=g) < 0.5, 1.0, -1.0)
     method = Centered(PCD(5), rate=0.5)
     assert repr(method) == "Centered(PCD(n_chains=5, k=1), rate=0.5)"
-    method.negative(rbm, data, rbm.inputs_h_from_v(data), generator=g)
-    torch.testing.assert_close(method.offset_v, data.mean(0))
-    torch.testing.assert_close(method.offset_h, rbm.mean_h_from_v(data).mean(0))
+    (centering,) = method.transforms
+    state = centering.update(rbm, centering.init(rbm), rbm_gradient_step(rbm, data, method))
+    torch.testing.assert_close(state["offset_v"], data.mean(0))
+    torch.testing.assert_close(state["offset_h"], rbm.mean_h_from_v(data).mean(0))
+    state = centering.update(rbm, state, rbm_gradient_step(rbm, data2, method))
+    torch.testing.assert_close(state["offset_v"], 0.5 * (data.mean(0) + data2.mean(0)))
     twin = Centered(PCD(5))
     twin.load_state_dict(method.state_dict())
-    torch.testing.assert_close(twin.offset_v, method.offset_v)
     torch.testing.assert_close(twin.method.chains, method.method.chains)
 
 

@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "ParallelTempering": "harmonium.sampling.tempering",
     "generate": "harmonium.tasks.generate",
     "inpaint": "harmonium.tasks.inpaint",
-    "RBMRecommender": "harmonium.models.recommender",
+    "RBMRecommender": "harmonium.tasks.recommend",
 }
 
 __all__ = ["__version__", *_EXPORTS]

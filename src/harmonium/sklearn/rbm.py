@@ -24,30 +24,12 @@ from harmonium.models.rbm import RBM
 from harmonium.partition.pseudo import pseudo_log_likelihood
 from harmonium.training.fit import fit
 from harmonium.training.methods import CD, PCD
+from harmonium.training.transforms import FreezeParameter
 from harmonium.units import Bernoulli, Gaussian
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM"]
 
 _DTYPES = (np.float64, np.float32)
-
-
-class _FixedPrecision:
-    """Training-method wrapper that keeps Gaussian visible precisions fixed."""
-
-    def __init__(self, method):
-        self.method = method
-
-    def negative(self, rbm, v_data, inputs_h, *, generator=None):
-        return self.method.negative(rbm, v_data, inputs_h, generator=generator)
-
-    def adjust_gradients(self, rbm) -> None:
-        rbm.visible.params.grad[1].zero_()
-
-    def state_dict(self) -> dict:
-        return self.method.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.method.load_state_dict(state)
 
 
 class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -59,6 +41,10 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _prepare(self, X) -> np.ndarray:
         """Map validated ``X`` to the visible units' domain."""
         return X
+
+    def _gradient_transforms(self) -> tuple:
+        """Gradient transforms passed to :func:`harmonium.fit` (none by default)."""
+        return ()
 
     def _check_params(self):
         if self.method not in ("pcd", "cd"):
@@ -90,15 +76,13 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ).to(device=self.device, dtype=x.dtype)
         k = int(self.k)
         self._method = PCD(int(self.batch_size), k) if self.method == "pcd" else CD(k)
-        if isinstance(self.rbm_.visible, Gaussian) and not self.learn_variance:
-            self._method = _FixedPrecision(self._method)
         self._rng_state = g.get_state()
 
     def _train(self, x: torch.Tensor, epochs: int, batch_size: int) -> None:
         g = self._generator()
         fit(self.rbm_, x, self._method, epochs=epochs, batch_size=batch_size,
-            lr=float(self.learning_rate), momentum=0.0, generator=g, monitor=0,
-            progress=self.verbose > 0)
+            lr=float(self.learning_rate), momentum=0.0, transforms=self._gradient_transforms(),
+            generator=g, monitor=0, progress=self.verbose > 0)
         self._rng_state = g.get_state()
 
     def fit(self, X, y=None):
@@ -284,6 +268,9 @@ class GaussianBernoulliRBM(_RBMEstimator):
 
     def _visible_layer(self, n_features):
         return Gaussian(n_features)
+
+    def _gradient_transforms(self):
+        return () if self.learn_variance else (FreezeParameter("visible", "precision"),)
 
     def _prepare(self, X):
         if not hasattr(self, "mean_") or getattr(self, "_refit", False):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Centered", "center_gradients_"]
+__all__ = ["Centered", "Centering", "center_gradients_"]
 
 
 @torch.no_grad()
@@ -47,8 +47,49 @@ def center_gradients_(rbm, offset_v: torch.Tensor, offset_h: torch.Tensor) -> No
     g_c.sub_(g_w.T @ offset_v)
 
 
+class Centering:
+    """Gradient transform taking centered gradient steps (see the module docstring).
+
+    Its state holds the offsets: the visible data mean and the data's hidden means,
+    slid towards each mini-batch's means at ``rate`` (set to the first batch's means).
+
+    Parameters
+    ----------
+    rate : float
+        Sliding-average rate of the offsets, in (0, 1] (Melchior et al. use 0.01).
+    """
+
+    def __init__(self, rate: float = 0.01):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+            raise ValueError(f"rate must be a number in (0, 1], got {rate!r}")
+        self.rate = float(rate)
+
+    def __repr__(self) -> str:
+        return f"Centering(rate={self.rate:g})"
+
+    def init(self, model) -> dict:
+        return {}
+
+    @torch.no_grad()
+    def update(self, model, state: dict, batch) -> dict:
+        mean_v = batch.v_data.flatten(1).mean(0)
+        mean_h = batch.mean_h.flatten(1).mean(0)
+        offset_v, offset_h = state.get("offset_v"), state.get("offset_h")
+        if offset_v is None or offset_v.shape != mean_v.shape:
+            offset_v, offset_h = mean_v.clone(), mean_h.clone()
+        else:
+            offset_v = offset_v.to(mean_v).lerp_(mean_v, self.rate)
+            offset_h = offset_h.to(mean_h).lerp_(mean_h, self.rate)
+        center_gradients_(model, offset_v, offset_h)
+        return {"offset_v": offset_v, "offset_h": offset_h}
+
+
 class Centered:
-    """Wrap a training method so that :func:`harmonium.fit` takes centered gradient steps.
+    """A training method with centered gradient steps: ``method`` plus :class:`Centering`.
+
+    The negative phase is ``method``'s; :func:`harmonium.fit` adds the method's
+    ``transforms`` (here one :class:`Centering`) to its gradient transforms, and the
+    offsets live in the loop's transform state (checkpointed with it).
 
     Parameters
     ----------
@@ -56,11 +97,6 @@ class Centered:
         The negative-phase estimator, e.g. ``PCD(100)``.
     rate : float
         Sliding-average rate of the offsets, in (0, 1] (Melchior et al. use 0.01).
-
-    Attributes
-    ----------
-    offset_v, offset_h : torch.Tensor or None
-        Current offsets (flattened visible and hidden shapes), set on the first batch.
 
     Examples
     --------
@@ -73,43 +109,24 @@ class Centered:
     def __init__(self, method, rate: float = 0.01):
         if not hasattr(method, "negative"):
             raise TypeError(f"method must be a training method such as CD(1), got {method!r}")
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-            raise ValueError(f"rate must be a number in (0, 1], got {rate!r}")
         self.method = method
-        self.rate = float(rate)
-        self.offset_v: torch.Tensor | None = None
-        self.offset_h: torch.Tensor | None = None
+        self.transforms = (Centering(rate),)
+
+    @property
+    def rate(self) -> float:
+        return self.transforms[0].rate
 
     def __repr__(self) -> str:
         return f"Centered({self.method!r}, rate={self.rate:g})"
 
-    @torch.no_grad()
     def negative(self, rbm, v_data, inputs_h, *, generator=None):
-        """Update the offsets from the batch, then delegate to the wrapped method."""
-        mean_v = v_data.flatten(1).mean(0)
-        mean_h = rbm.hidden.mean_from_inputs(inputs_h).flatten(1).mean(0)
-        if self.offset_v is None or self.offset_v.shape != mean_v.shape:
-            self.offset_v, self.offset_h = mean_v.clone(), mean_h.clone()
-        else:
-            self.offset_v = self.offset_v.to(mean_v).lerp_(mean_v, self.rate)
-            self.offset_h = self.offset_h.to(mean_h).lerp_(mean_h, self.rate)
+        """The wrapped method's negative phase."""
         return self.method.negative(rbm, v_data, inputs_h, generator=generator)
 
-    def adjust_gradients(self, rbm) -> None:
-        """Turn the ordinary gradients in ``.grad`` into centered ones (after backward)."""
-        if self.offset_v is not None:
-            center_gradients_(rbm, self.offset_v, self.offset_h)
-
     def state_dict(self) -> dict:
-        """The wrapped method's state and the offsets."""
-        state: dict = {"method": self.method.state_dict()}
-        if self.offset_v is not None:
-            state["offset_v"], state["offset_h"] = self.offset_v, self.offset_h
-        return state
+        """The wrapped method's state."""
+        return self.method.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.method.load_state_dict(state.get("method", {}))
-        offset_v, offset_h = state.get("offset_v"), state.get("offset_h")
-        self.offset_v = None if offset_v is None else offset_v.clone()
-        self.offset_h = None if offset_h is None else offset_h.clone()
+        self.method.load_state_dict(state)

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from harmonium._numerics import check_positive_int
-from harmonium.io import load, save
-from harmonium.training.gradient import compute_gradients
+from harmonium.training.gradient import rbm_gradient_step
 from harmonium.training.history import History
+from harmonium.training.loop import Loop, as_callbacks, train
 from harmonium.training.methods import CD
 from harmonium.training.monitor import epoch_metrics, monitor_subset
 from harmonium.training.sgd import MomentumSGD
+from harmonium.training.transforms import L1, Chain, Sparsity, WeightDecay, chain
 
-__all__ = ["check_training_data", "fit"]
-
-log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "harmonium.fit-checkpoint"
+__all__ = ["RBMTask", "check_training_data", "fit"]
 
 
 def check_training_data(rbm, data, name: str = "data") -> torch.Tensor:
@@ -76,55 +70,51 @@ def _make_scheduler(scheduler, optimizer):
     )
 
 
-def _str_keys(d: dict) -> dict:
-    return {str(k): v for k, v in d.items()}
+class RBMTask:
+    """The training task of an RBM (see :mod:`harmonium.training.loop`).
+
+    Parameters
+    ----------
+    rbm : harmonium.RBM
+    method : training method
+        Negative phase (:class:`~harmonium.CD`, :class:`~harmonium.PCD`, ...).
+    monitor : (train subset, held-out subset or None), optional
+        Data the end-of-epoch metrics are computed on.
+    """
+
+    def __init__(self, rbm, method, monitor=None):
+        self.model, self.method, self.monitor = rbm, method, monitor
+        self.kind = type(method).__name__
+
+    def step(self, batch, *, generator):
+        return rbm_gradient_step(self.model, batch, self.method, generator=generator)
+
+    def after_update(self) -> None:
+        self.model.project_()
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        pass
+
+    def end_epoch(self) -> dict:
+        return {} if self.monitor is None else epoch_metrics(self.model, *self.monitor)
+
+    def state_dict(self) -> dict:
+        return self.method.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.method.load_state_dict(state)
 
 
-def _checkpoint(epoch, rbm, method, optimizer, scheduler, generator, history) -> dict:
-    opt = optimizer.state_dict()
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "epoch": epoch,
-        "model": rbm._to_state(),
-        "method": {"type": type(method).__name__, "state": method.state_dict()},
-        "optimizer": {"state": _str_keys(opt["state"]), "param_groups": opt["param_groups"]},
-        "scheduler": None if scheduler is None else scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "history": history.records,
-    }
-
-
-def _restore(path, rbm, method, optimizer, scheduler, generator) -> tuple[int, History]:
-    ckpt = load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a harmonium training checkpoint")
-    if ckpt["method"]["type"] != type(method).__name__:
-        raise ValueError(
-            f"{path} was written by method {ckpt['method']['type']}, "
-            f"but fit was called with {type(method).__name__}"
-        )
-    model = ckpt["model"]
-    with torch.no_grad():
-        for name, param in (
-            ("visible", rbm.visible.params),
-            ("hidden", rbm.hidden.params),
-            ("weight", rbm.weight),
-        ):
-            saved = model[name] if name == "weight" else model[name]["params"]
-            if saved.shape != param.shape:
-                raise ValueError(
-                    f"{path} holds a {name} tensor of shape {tuple(saved.shape)}, "
-                    f"the model has {tuple(param.shape)}"
-                )
-            param.copy_(saved)
-    method.load_state_dict(ckpt["method"]["state"])
-    opt = ckpt["optimizer"]
-    state = {int(k): v for k, v in opt["state"].items()}
-    optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
-    if scheduler is not None and ckpt["scheduler"] is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    generator.set_state(ckpt["generator"])
-    return int(ckpt["epoch"]), History(list(ckpt["history"]))
+def _transforms(method, transforms, weight_decay, l1, sparsity, sparsity_cost) -> Chain:
+    """The gradient transforms in order: the method's own, then penalties, then the user's."""
+    chained = list(getattr(method, "transforms", ()))
+    if sparsity is not None:
+        chained.insert(0, Sparsity(sparsity, sparsity_cost))  # a gradient of the loss itself
+    if weight_decay:
+        chained.append(WeightDecay(weight_decay))
+    if l1:
+        chained.append(L1(l1))
+    return chain(*chained, *transforms)
 
 
 def fit(
@@ -140,6 +130,7 @@ def fit(
     l1: float = 0.0,
     sparsity: float | None = None,
     sparsity_cost: float = 0.1,
+    transforms: Iterable = (),
     optimizer=None,
     scheduler=None,
     generator: torch.Generator | None = None,
@@ -153,11 +144,13 @@ def fit(
     """Train an RBM by stochastic gradient ascent on the log-likelihood.
 
     Each mini-batch: the method supplies negative-phase samples, the gradient of
-    ``mean F(v_data) - mean F(v_model)`` lands in ``.grad`` (then the method's
-    optional ``adjust_gradients(rbm)`` hook runs, e.g. centering), weight decay and L1 are
-    added to the weights' gradient, the optimiser steps, and ``rbm.project_()`` moves
-    parameters back into their domain. At the end of each epoch: the scheduler steps,
-    metrics are computed, callbacks run and the checkpoint (if any) is written.
+    ``mean F(v_data) - mean F(v_model)`` lands in ``.grad``, the gradient transforms
+    run (the method's own, such as centering; then sparsity, weight decay, L1; then
+    ``transforms``), the optimiser steps, and ``rbm.project_()`` moves parameters back
+    into their domain. At the end of each epoch: parameters are checked for NaN/inf
+    (:class:`~harmonium.training.loop.TrainingDiverged`, nothing saved), the scheduler
+    steps, metrics are computed, the checkpoint (if any) is written and callbacks run.
+    The loop itself is :func:`harmonium.training.loop.train`, shared by every trainer.
 
     Parameters
     ----------
@@ -174,14 +167,19 @@ def fit(
     batch_size : int
         Mini-batch size; the last batch of an epoch may be smaller.
     lr, momentum : float
-        Learning rate and momentum of the default optimiser
+        Learning rate (> 0) and momentum (in [0, 1)) of the default optimiser
         (:class:`~harmonium.training.sgd.MomentumSGD`, the recurrence of
         ``torch.optim.SGD``).
     weight_decay, l1 : float
-        L2 and L1 penalties on the weights only (not the biases).
+        L2 and L1 penalties on the weights only (not the biases): shorthands for the
+        transforms :class:`~harmonium.training.transforms.WeightDecay` and
+        :class:`~harmonium.training.transforms.L1`.
     sparsity : float, optional
-        Target mean activation of Bernoulli hidden units, with penalty weight
-        ``sparsity_cost``.
+        Target mean activation of hidden units with means in [0, 1], with penalty
+        weight ``sparsity_cost`` (:class:`~harmonium.training.transforms.Sparsity`).
+    transforms : iterable of gradient transforms
+        Further modifiers of the gradient, applied in order after the ones above (see
+        :mod:`harmonium.training.transforms`: any object with ``init`` and ``update``).
     optimizer : None, torch.optim.Optimizer or callable
         An optimiser over ``rbm.parameters()``, or a factory ``params -> optimizer``
         (``lr``/``momentum`` are then ignored).
@@ -229,85 +227,24 @@ def fit(
     monitor = check_positive_int(monitor, "monitor", minimum=0)
     lr = _check_number(lr, "lr", strict=True)
     momentum = _check_number(momentum, "momentum")
-    weight_decay = _check_number(weight_decay, "weight_decay")
-    l1 = _check_number(l1, "l1")
-    penalty = None
-    if sparsity is not None:
-        if rbm.hidden.mean_bounds != (0.0, 1.0):
-            raise ValueError("a sparsity target needs hidden units with means in [0, 1] "
-                             "such as Bernoulli units")
-        if not 0.0 < _check_number(sparsity, "sparsity", strict=True) < 1.0:
-            raise ValueError(f"sparsity must be in (0, 1), got {sparsity}")
-        penalty = (float(sparsity), _check_number(sparsity_cost, "sparsity_cost"))
+    if momentum >= 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    chained = _transforms(method, transforms, _check_number(weight_decay, "weight_decay"),
+                          _check_number(l1, "l1"), sparsity, sparsity_cost)
     x = check_training_data(rbm, data, "data")
     held_out = None if validation_data is None else check_training_data(
         rbm, validation_data, "validation_data"
     )
-    callbacks = list(callbacks)
     if generator is None:
         generator = torch.Generator(device=rbm.weight.device)
         generator.seed()
     optimizer = _make_optimizer(rbm, optimizer, lr, momentum)
-    scheduler = _make_scheduler(scheduler, optimizer)
-
-    history, start = History(), 0
-    resume_from = checkpoint if resume is True else (resume or None)
-    if resume_from is not None and Path(resume_from).is_file():
-        start, history = _restore(resume_from, rbm, method, optimizer, scheduler, generator)
-        log.info("resumed from %s at epoch %d", resume_from, start)
-    elif resume is not True and resume_from is not None:
-        raise FileNotFoundError(f"no checkpoint to resume from at {resume_from}")
-
-    n = x.shape[0]
-    train_mon = monitor_subset(x, monitor) if monitor else None
-    held_mon = monitor_subset(held_out, monitor) if monitor and held_out is not None else None
-    weight = rbm.weight
-    adjust = getattr(method, "adjust_gradients", None)
-    bar = tqdm(
-        total=(epochs - start) * n,
-        unit="sample",
-        unit_scale=True,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    try:
-        for epoch in range(start, epochs):
-            bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            tic = time.perf_counter()
-            perm = torch.randperm(n, generator=generator, device=generator.device)
-            perm = perm.to(x.device)
-            for s in range(0, n, batch_size):
-                v = x.index_select(0, perm[s : s + batch_size])
-                compute_gradients(rbm, v, method, generator=generator, sparsity=penalty)
-                if adjust is not None:
-                    adjust(rbm)
-                if weight_decay:
-                    weight.grad.add_(weight.detach(), alpha=weight_decay)
-                if l1:
-                    weight.grad.add_(weight.detach().sign(), alpha=l1)
-                optimizer.step()
-                rbm.project_()
-                bar.update(v.shape[0])
-            if weight.is_cuda:  # the epoch's kernels are queued, not yet run
-                torch.cuda.synchronize(weight.device)
-            seconds = time.perf_counter() - tic
-            if scheduler is not None:
-                scheduler.step()
-            record = {"epoch": epoch + 1, "seconds": seconds, "samples_per_s": n / seconds}
-            if train_mon is not None:
-                record.update(epoch_metrics(rbm, train_mon, held_mon))
-            history.records.append(record)
-            bar.set_postfix(
-                {k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")}
-            )
-            log.info("epoch %d: %s", epoch + 1, record)
-            if checkpoint is not None:
-                save(
-                    _checkpoint(epoch + 1, rbm, method, optimizer, scheduler, generator, history),
-                    checkpoint,
-                )
-            if any([cb(epoch + 1, record, rbm) is True for cb in callbacks]):
-                break
-    finally:
-        bar.close()
-    return history
+    watched = None
+    if monitor:
+        watched = (monitor_subset(x, monitor),
+                   None if held_out is None else monitor_subset(held_out, monitor))
+    loop = Loop(epochs, batch_size, optimizer, generator, chained,
+                scheduler=_make_scheduler(scheduler, optimizer),
+                callbacks=as_callbacks(callbacks), progress=progress,
+                checkpoint=checkpoint, resume=resume)
+    return train(RBMTask(rbm, method, watched), x, loop)

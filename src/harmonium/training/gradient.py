@@ -27,10 +27,13 @@ them between :func:`compute_gradients` and ``optimizer.step()``.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import torch
 
-__all__ = ["compute_gradients"]
+from harmonium.training.transforms import Sparsity
+
+__all__ = ["RBMBatch", "compute_gradients", "rbm_gradient_step"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -50,7 +53,7 @@ def _grad_buffer(p: torch.Tensor) -> torch.Tensor:
     return p.grad
 
 
-def _layer_gradients(rbm, states, inputs, means, coefs, extra_h) -> None:
+def _layer_gradients(rbm, states, inputs, means, coefs) -> None:
     """Write the layers' parameter gradients of ``L`` into their ``.grad``.
 
     ``L`` holds ``mean E_vis(v_data) - mean E_vis(v_model)`` and
@@ -62,23 +65,49 @@ def _layer_gradients(rbm, states, inputs, means, coefs, extra_h) -> None:
         visible.energy_grad_(_grad_buffer(visible.params), states, coefs[0])
     if hidden.params.requires_grad:
         hidden.cgf_grad_(_grad_buffer(hidden.params), inputs, means, coefs[1])
-        if extra_h is not None:
-            hidden.params.grad.add_(extra_h)
 
 
-def _sparsity_gradients(hidden, inputs, target: float, cost: float):
-    """Gradients of ``cost * sum_j BCE(target, q_j)`` wrt ``inputs`` and ``hidden.params``.
+class RBMBatch(NamedTuple):
+    """What one RBM gradient step saw: the transforms' view of the mini-batch.
 
-    The second is ``None`` when the hidden parameters are frozen.
+    Attributes
+    ----------
+    v_data : torch.Tensor, shape (batch, *visible.shape)
+    inputs_h : torch.Tensor, shape (batch, *hidden.shape)
+        The data's hidden input field ``v_data W``.
+    mean_h : torch.Tensor, shape (batch, *hidden.shape)
+        ``E[h | v_data]``.
+    v_model : torch.Tensor, shape (n_model, *visible.shape)
+        The negative-phase samples.
     """
-    inputs = inputs.detach().requires_grad_(True)
-    wrt = (inputs, hidden.params) if hidden.params.requires_grad else (inputs,)
-    with torch.enable_grad():
-        eps = torch.finfo(inputs.dtype).eps
-        q = hidden.mean_from_inputs(inputs).mean(0).clamp(eps, 1.0 - eps)
-        bce = -(target * torch.log(q) + (1.0 - target) * torch.log1p(-q))
-        grads = torch.autograd.grad(cost * bce.sum(), wrt)
-    return grads[0], grads[1] if len(grads) > 1 else None
+
+    v_data: torch.Tensor
+    inputs_h: torch.Tensor
+    mean_h: torch.Tensor
+    v_model: torch.Tensor
+
+
+def rbm_gradient_step(rbm, v_data: torch.Tensor, method, *, generator=None) -> RBMBatch:
+    """Write the negative log-likelihood gradient estimate into ``.grad``; see
+    :func:`compute_gradients`. Returns the batch's :class:`RBMBatch`."""
+    hidden = rbm.hidden
+    with torch.no_grad():  # a layer's cgf_grad_ enables grad itself where it needs it
+        inputs_data = rbm.inputs_h_from_v(v_data)
+        v_model = method.negative(rbm, v_data, inputs_data, generator=generator)
+        inputs_model = rbm.inputs_h_from_v(v_model)
+        mean_data = hidden.mean_from_inputs(inputs_data)
+        mean_model = hidden.mean_from_inputs(inputs_model)
+        n_data, n_model = v_data.shape[0], v_model.shape[0]
+        coefs = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
+        _layer_gradients(rbm, (v_data, v_model), (inputs_data, inputs_model),
+                         (mean_data, mean_model), coefs)
+        # dL/dW = -v_data' E[h | I_data] / n_data + v_model' E[h | I_model] / n_model
+        flat_data, flat_model = v_data.flatten(1), v_model.flatten(1)
+        grad = _grad_buffer(rbm.weight)
+        grad = grad if grad.dim() == 2 else grad.view(flat_data.shape[1], -1)
+        grad.addmm_(flat_data.T, mean_data.flatten(1), beta=0, alpha=-1.0 / n_data)
+        grad.addmm_(flat_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
+    return RBMBatch(v_data, inputs_data, mean_data, v_model)
 
 
 def compute_gradients(
@@ -104,33 +133,15 @@ def compute_gradients(
         :mod:`harmonium.training.methods` for the protocol).
     generator : torch.Generator, optional
     sparsity : (target, cost), optional
-        Adds ``cost * sum_j BCE(target, q_j)`` with ``q_j`` the batch-mean activation
-        of Bernoulli hidden unit ``j`` (Lee, Ekanadham and Ng 2008).
+        Adds the gradient of :class:`~harmonium.training.transforms.Sparsity`.
 
     Returns
     -------
     torch.Tensor, shape (n_model, *visible.shape)
         The negative-phase samples used.
     """
-    hidden = rbm.hidden
-    with torch.no_grad():  # _sparsity_gradients and _layer_gradient enable grad themselves
-        inputs_data = rbm.inputs_h_from_v(v_data)
-        v_model = method.negative(rbm, v_data, inputs_data, generator=generator)
-        inputs_model = rbm.inputs_h_from_v(v_model)
-        mean_data = hidden.mean_from_inputs(inputs_data)
-        mean_model = hidden.mean_from_inputs(inputs_model)
-        n_data, n_model = v_data.shape[0], v_model.shape[0]
-        coefs = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
-        # dL/dI_data = -mean_data / n_data (+ the sparsity penalty's share)
-        d_data, scale_data, extra_h = mean_data, -1.0 / n_data, None
-        if sparsity is not None:
-            d_sparse, extra_h = _sparsity_gradients(hidden, inputs_data, *sparsity)
-            d_data, scale_data = torch.add(d_sparse, mean_data, alpha=scale_data), 1.0
-        _layer_gradients(rbm, (v_data, v_model), (inputs_data, inputs_model),
-                         (mean_data, mean_model), coefs, extra_h)
-        flat_data, flat_model = v_data.flatten(1), v_model.flatten(1)
-        grad = _grad_buffer(rbm.weight)
-        grad = grad if grad.dim() == 2 else grad.view(flat_data.shape[1], -1)
-        grad.addmm_(flat_data.T, d_data.flatten(1), beta=0, alpha=scale_data)
-        grad.addmm_(flat_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
-    return v_model
+    batch = rbm_gradient_step(rbm, v_data, method, generator=generator)
+    if sparsity is not None:
+        penalty = Sparsity(*sparsity)
+        penalty.update(rbm, penalty.init(rbm), batch)
+    return batch.v_model
