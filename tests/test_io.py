@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 import harmonium
 from harmonium import io
-from harmonium.hopfield import HopfieldNetwork, random_patterns
+from harmonium.models.hopfield import HopfieldNetwork, random_patterns
 
 
 def test_round_trip_model_and_dict(tmp_path):

@@ -91,7 +91,7 @@ def capacity_figure(curves, theory: float | None = 0.138):
 
     Parameters
     ----------
-    curves : sequence of harmonium.hopfield.CapacityCurve
+    curves : sequence of harmonium.tasks.capacity.CapacityCurve
     theory : float, optional
         Draw a vertical line at this load (default: Amit-Gutfreund-Sompolinsky 0.138).
 

@@ -167,7 +167,7 @@ def half_mask(shape: tuple[int, int], hide: str = "bottom") -> torch.Tensor:
     -------
     torch.Tensor of bool, shape (height * width,)
         True where the pixel is observed (the convention of ``mask=`` in
-        :meth:`harmonium.ModernHopfield.retrieve`).
+        :meth:`harmonium.ModernHopfield.recall`).
     """
     height, width = (check_positive_int(s, "shape") for s in shape)
     if hide not in HALVES:

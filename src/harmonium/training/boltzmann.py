@@ -15,17 +15,16 @@ Salakhutdinov and Hinton 2009).
 
 from __future__ import annotations
 
-import logging
-
 import torch
-from tqdm.auto import tqdm
 
-from harmonium._numerics import check_positive_int, generator_device
+from harmonium._numerics import check_positive_int
 from harmonium.models.boltzmann import BoltzmannMachine
+from harmonium.training.loop import Loop, train
+from harmonium.training.sgd import MomentumSGD
+from harmonium.training.transforms import WeightDecay, chain
 
-__all__ = ["POSITIVE_PHASES", "ahs_gradient", "fit_boltzmann", "positive_phase"]
-
-log = logging.getLogger(__name__)
+__all__ = ["POSITIVE_PHASES", "BoltzmannTask", "ahs_gradient", "fit_boltzmann",
+           "positive_phase"]
 
 POSITIVE_PHASES = ("mean-field", "gibbs")
 
@@ -98,6 +97,51 @@ def ahs_gradient(
     return grad_w, grad_b
 
 
+class BoltzmannTask:
+    """The training task of a Boltzmann machine (see :mod:`harmonium.training.loop`).
+
+    The negative phase is ``n_chains`` persistent chains, drawn uniformly at random on
+    construction and advanced by ``sweeps`` Gibbs sweeps per update; they are the
+    task's state, checkpointed by the loop.
+    """
+
+    kind = "BoltzmannPCD"
+
+    def __init__(self, bm, *, n_chains: int, sweeps: int, positive: str,
+                 positive_steps: int, generator):
+        self.model, self.sweeps = bm, sweeps
+        self.positive, self.positive_steps = positive, positive_steps
+        self.chains = bm.random_states(n_chains, generator=generator)
+
+    @torch.no_grad()
+    def step(self, batch, *, generator):
+        bm = self.model
+        pos = positive_phase(bm, batch, method=self.positive, steps=self.positive_steps,
+                             generator=generator)
+        self.chains = bm.gibbs_unchecked(self.chains, self.sweeps, generator=generator)
+        grad_w, grad_b = ahs_gradient(bm, pos, self.chains)
+        bm.weight.grad = grad_w.neg_()  # the loop descends; the rule ascends
+        grad = torch.zeros_like(bm.layer.params)
+        grad[0] = -grad_b
+        bm.layer.params.grad = grad
+        return None
+
+    def after_update(self) -> None:
+        pass
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        pass
+
+    def end_epoch(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"chains": self.chains}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.chains = state["chains"].clone()
+
+
 def fit_boltzmann(
     bm: BoltzmannMachine,
     data,
@@ -112,8 +156,14 @@ def fit_boltzmann(
     weight_decay: float = 0.0,
     generator: torch.Generator | None = None,
     progress: bool = True,
+    checkpoint=None,
+    resume=False,
 ) -> BoltzmannMachine:
     """Train ``bm`` in place by stochastic gradient ascent on the log-likelihood.
+
+    Runs on the one training loop (:func:`harmonium.training.loop.train`): plain SGD
+    steps of size ``lr``, weight decay as a gradient transform restricted to the
+    allowed couplings, a NaN/inf check after every epoch, and resumable checkpoints.
 
     Parameters
     ----------
@@ -137,14 +187,18 @@ def fit_boltzmann(
     weight_decay : float
         L2 penalty on the couplings (>= 0).
     generator : torch.Generator, optional
-        Source of the batch order and of every Gibbs draw.
+        Source of the chains, the batch order and every Gibbs draw (default: a freshly
+        seeded one).
     progress : bool
-        Show a progress bar over the epochs.
+        Show a progress bar counting samples.
+    checkpoint, resume : path, bool or path
+        As in :func:`harmonium.fit`: a checkpoint written atomically after every epoch
+        (parameters, chains, RNG state, epoch), and resuming from it bit for bit.
 
     Returns
     -------
     BoltzmannMachine
-        ``bm``, trained.
+        ``bm``, trained; ``bm.history_`` holds the per-epoch records.
     """
     v = bm.check_visible(data, "data")
     epochs = check_positive_int(epochs, "epochs")
@@ -158,19 +212,14 @@ def fit_boltzmann(
         raise ValueError("lr must be > 0, got 0")
     if positive not in POSITIVE_PHASES:
         raise ValueError(f"positive must be one of {POSITIVE_PHASES}, got {positive!r}")
-    chains = bm.random_states(n_chains, generator=generator)
-    bar = tqdm(range(epochs), desc="boltzmann", disable=not progress)
-    for epoch in bar:
-        order = torch.randperm(v.shape[0], generator=generator,
-                               device=generator_device(generator)).to(v.device)
-        for start in range(0, v.shape[0], batch_size):
-            batch = v[order[start : start + batch_size]]
-            with torch.no_grad():
-                pos = positive_phase(bm, batch, method=positive, steps=positive_steps,
-                                     generator=generator)
-                chains = bm.gibbs_unchecked(chains, sweeps, generator=generator)
-                grad_w, grad_b = ahs_gradient(bm, pos, chains)
-                bm.weight += lr * (grad_w - weight_decay * bm.weight * bm.connectivity)
-                bm.layer.params[0] += lr * grad_b
-        log.info("boltzmann epoch %d/%d done", epoch + 1, epochs)
+    if generator is None:
+        generator = torch.Generator(device=bm.weight.device)
+        generator.seed()
+    task = BoltzmannTask(bm, n_chains=n_chains, sweeps=sweeps, positive=positive,
+                         positive_steps=positive_steps, generator=generator)
+    decay = (WeightDecay(weight_decay, mask_attr="connectivity"),) if weight_decay else ()
+    loop = Loop(epochs, batch_size, MomentumSGD(bm.parameters(), lr=float(lr)), generator,
+                chain(*decay), progress=progress, description="boltzmann",
+                checkpoint=checkpoint, resume=resume, divergence_hint="lower the learning rate")
+    bm.history_ = train(task, v, loop).records
     return bm

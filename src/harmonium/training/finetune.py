@@ -8,21 +8,17 @@ becomes ``dbn.classifier``; the generative RBM weights are left untouched.
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from harmonium._numerics import check_positive_int
 from harmonium.models.dbn import DBN
 from harmonium.training.history import History
+from harmonium.training.loop import Loop, train
 
-__all__ = ["fine_tune"]
-
-log = logging.getLogger(__name__)
+__all__ = ["FineTuneTask", "fine_tune"]
 
 
 def _check_rate(value, name: str, strict: bool) -> float:
@@ -36,6 +32,56 @@ def _check_rate(value, name: str, strict: bool) -> float:
 @torch.no_grad()
 def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (net(x).argmax(1) == y).float().mean().item()
+
+
+class FineTuneTask:
+    """Training task of the unrolled classifier (see :mod:`harmonium.training.loop`).
+
+    Keeps the epoch's running loss and accuracy on the device (no host
+    synchronisation inside the epoch).
+    """
+
+    kind = "FineTune"
+
+    def __init__(self, net: nn.Module, validation=None):
+        self.model, self.validation = net, validation
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        p = next(self.model.parameters())
+        self.total = torch.zeros((), dtype=p.dtype, device=p.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=p.device)
+        self.seen = 0
+        self.model.train()
+
+    def step(self, batch, *, generator):
+        x, y = batch
+        for p in self.model.parameters():
+            p.grad = None
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        loss.backward()
+        self.total += loss.detach() * y.shape[0]
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.seen += y.shape[0]
+        return None
+
+    def after_update(self) -> None:
+        pass
+
+    def end_epoch(self) -> dict:
+        self.model.eval()
+        record = {"loss": self.total.item() / self.seen,
+                  "accuracy": self.correct.item() / self.seen}
+        if self.validation is not None:
+            record["val_accuracy"] = _accuracy(self.model, *self.validation)
+        return record
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 def fine_tune(
@@ -76,14 +122,14 @@ def fine_tune(
     generator : torch.Generator, optional
         Source of the batch order (and of the output weights of an unlabelled DBN).
     progress : bool
-        Show a bar over the epochs.
+        Show a bar counting samples.
 
     Returns
     -------
     History
         Per epoch: ``loss`` and ``accuracy`` (mean training cross-entropy and accuracy of
         the mini-batches, each measured just before its update),
-        ``val_accuracy`` (with validation data), ``seconds``.
+        ``val_accuracy`` (with validation data), ``seconds``, ``samples_per_s``.
     """
     if not isinstance(dbn, DBN):
         raise TypeError(f"fine_tune needs a harmonium.DBN, got {type(dbn).__name__}")
@@ -108,35 +154,11 @@ def fine_tune(
         generator.seed()
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    n = x.shape[0]
-    steps = epochs * math.ceil(n / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    loss_fn = nn.CrossEntropyLoss()
-    history = History()
-    for epoch in tqdm(range(epochs), desc="fine-tuning", disable=not progress):
-        tic = time.perf_counter()
-        perm = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
-        # running sums stay on the device: no host synchronisation inside the epoch
-        total = torch.zeros((), dtype=x.dtype, device=x.device)
-        correct = torch.zeros((), dtype=torch.int64, device=x.device)
-        net.train()
-        for s in range(0, n, batch_size):
-            idx = perm[s : s + batch_size]
-            optimizer.zero_grad()
-            logits = net(x[idx])
-            loss = loss_fn(logits, y[idx])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.detach() * idx.numel()
-            correct += (logits.detach().argmax(1) == y[idx]).sum()
-        net.eval()
-        loss_mean, accuracy = total.item() / n, correct.item() / n
-        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - tic,
-                  "loss": loss_mean, "accuracy": accuracy}
-        if val is not None:
-            record["val_accuracy"] = _accuracy(net, *val)
-        history.records.append(record)
-        log.info("fine-tuning epoch %d: %s", epoch + 1, record)
+    steps = epochs * math.ceil(x.shape[0] / batch_size)
+    loop = Loop(epochs, batch_size, optimizer, generator,
+                scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps),
+                per_update_schedule=True, progress=progress, description="fine-tuning",
+                divergence_hint="lower the fine-tuning learning rate")
+    history = train(FineTuneTask(net, val), (x, y), loop)
     dbn.classifier = net
     return history
