@@ -11,22 +11,21 @@ id maps. ``orientation="user"`` is the paper's model (one RBM per user, items vi
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from harmonium._numerics import check_positive_int, generator_device
+from harmonium._numerics import check_positive_int
 from harmonium.io import savable
 from harmonium.models.rating_init import add_units, init_rating_rbm
-from harmonium.models.rating_rbm import RatingCases, cd_loss, expected_ratings
+from harmonium.models.rating_rbm import RatingCases, expected_ratings
 from harmonium.models.rbm import RBM
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.ids import as_ids
 from harmonium.ratings.metrics import rating_metrics
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
+from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
 
@@ -172,6 +171,8 @@ class RBMRecommender:
         validation_data=None,
         generator: torch.Generator | None = None,
         progress: bool = True,
+        checkpoint=None,
+        resume=False,
     ) -> RBMRecommender:
         """Train on (user, item, rating) triples.
 
@@ -192,6 +193,9 @@ class RBMRecommender:
             device (``torch.Generator(device="cuda")`` for a GPU model).
         progress : bool
             Show a progress bar.
+        checkpoint, resume : path, bool or path
+            As in :func:`harmonium.fit`: a checkpoint written atomically after every
+            epoch, and resuming from it (with the same data and settings) bit for bit.
 
         Returns
         -------
@@ -204,6 +208,7 @@ class RBMRecommender:
             pairs (the model picks none; the loaders can keep the latest).
         """
         u_raw, i_raw, r = parse_ratings(users, items, ratings)
+        generator = self._generator(generator)
         self.levels_ = rating_levels(self.rating_scale, r)
         self._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, self.levels_)))
         _, unit, _, n_units = self._ratings.grouped(self.orientation)
@@ -214,7 +219,9 @@ class RBMRecommender:
         self.history_ = []
         val = None if validation_data is None else parse_ratings(*validation_data)
         cases = torch.arange(self._cases.counts.shape[0], device=self.device)
-        self._train(cases, self.epochs, val, generator, progress, schedule=self.cd_steps)
+        train_recommender(self, cases, self.epochs, self.cd_steps, validation=val,
+                          generator=generator, progress=progress,
+                          checkpoint=checkpoint, resume=resume)
         return self
 
     def partial_fit(
@@ -247,6 +254,7 @@ class RBMRecommender:
         if not hasattr(self, "rbm_"):
             return self.fit(users, items, ratings, generator=generator, progress=progress)
         epochs = check_positive_int(epochs, "epochs")
+        generator = self._generator(generator)
         u_raw, i_raw, r = parse_ratings(users, items, ratings)
         table = self._ratings.updated(u_raw, i_raw, level_indices(r, self.levels_))
         self._set_data(table)
@@ -255,43 +263,16 @@ class RBMRecommender:
             self.rbm_ = add_units(self.rbm_, unit, table.level, n_units,
                                   weight_std=self.weight_std, generator=generator)
         touched = torch.from_numpy(np.unique(case[-len(r):])).to(self.device)  # new rows
-        self._train(touched, epochs, None, generator, progress, schedule=self.cd_steps[-1:])
+        train_recommender(self, touched, epochs, self.cd_steps[-1:], generator=generator,
+                          progress=progress)
         return self
 
-    def _train(self, cases, epochs, val, generator, progress, schedule) -> None:
-        rbm = self.rbm_
-        opt = torch.optim.SGD(
-            [
-                {"params": [rbm.weight], "weight_decay": self.weight_decay},
-                {"params": [rbm.visible.params, rbm.hidden.params], "weight_decay": 0.0},
-            ],
-            lr=self.learning_rate,
-            momentum=self.momentum,
-        )
-        bar = tqdm(range(epochs), desc="RBM recommender", unit="epoch", disable=not progress)
-        for epoch in bar:
-            steps = schedule[min(len(schedule) - 1, epoch * len(schedule) // epochs)]
-            for group in opt.param_groups:  # linear decay to zero over the epochs
-                group["lr"] = self.learning_rate * (1 - epoch / epochs)
-            start = time.perf_counter()
-            perm = cases[torch.randperm(len(cases), generator=generator,
-                                        device=generator_device(generator, cases.device))
-                         .to(cases.device)]
-            for chunk in perm.split(self.batch_size):
-                loss = cd_loss(rbm, self._cases.batch(chunk), steps, generator=generator)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            record = {"epoch": len(self.history_) + 1, "cd_steps": steps,
-                      "seconds": time.perf_counter() - start}
-            if val is not None:
-                pred = self.predict(val[0], val[1])
-                record["val_rmse"] = float(np.sqrt(np.mean((pred - val[2]) ** 2)))
-                bar.set_postfix(T=steps, val_rmse=f"{record['val_rmse']:.4f}")
-            else:
-                bar.set_postfix(T=steps)
-            log.info("epoch %(epoch)d: %(seconds).2fs", record)
-            self.history_.append(record)
+    def _generator(self, generator: torch.Generator | None) -> torch.Generator:
+        """The caller's generator, or a freshly seeded one on the model's device."""
+        if generator is None:
+            generator = torch.Generator(device=self.device)
+            generator.seed()
+        return generator
 
     def _expected(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Expected ratings of known (user, item) index pairs, shape (n,)."""
