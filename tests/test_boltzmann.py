@@ -348,3 +348,23 @@ def test_bad_fit_arguments(kwargs, error):
         fit_boltzmann(bm, torch.zeros(4, 3), progress=False, **kwargs)
     with pytest.raises(ValueError, match="only 0 and 1"):
         fit_boltzmann(bm, torch.full((4, 3), 0.3), progress=False)
+
+
+def test_from_rbm_reads_the_states_of_the_layers_not_their_class():
+    from harmonium import RBM
+    from harmonium.units import Bernoulli, Spin
+
+    class _Bits(Bernoulli):  # a two-state layer of another class (private: not registered)
+        pass
+
+    g = torch.Generator().manual_seed(22)
+    rbm = RBM(_Bits(3), Bernoulli(2), weight_std=0.7, generator=g).double()
+    bm = BoltzmannMachine.from_rbm(rbm)
+    assert bm.unit_type == "binary"
+    v = _all_states(3, "binary")
+    with torch.no_grad():
+        torch.testing.assert_close(bm.free_energy(v), rbm.free_energy(v))
+    with pytest.raises(TypeError, match="both Bernoulli or both Spin, got Bernoulli and Spin"):
+        BoltzmannMachine.from_rbm(RBM(Bernoulli(3), Spin(2)))
+    with pytest.raises(TypeError, match="got NoneType and NoneType"):
+        BoltzmannMachine.from_rbm(object())

@@ -310,3 +310,16 @@ def test_bad_calls(digits):
         plain.transform(x[:, :10])
     with pytest.raises(TypeError, match="DBN"):
         harmonium.dream(plain.rbms[0], 3)
+
+
+def test_load_puts_every_tensor_on_the_requested_device(tmp_path):
+    # the meta device stands in for a GPU: loading must not leave anything on the CPU
+    g = torch.Generator().manual_seed(0)
+    for n_labels in (0, 10):
+        dbn = DBN([12, 6, 4], n_labels=n_labels, generator=g).double()
+        dbn.classifier = dbn.to_sequential(None if n_labels else 3, generator=g)
+        path = harmonium.save(dbn, tmp_path / f"dbn{n_labels}.safetensors")
+        back = harmonium.load(path, device="meta")
+        tensors = [*back.parameters(), *back.buffers()]
+        assert len(tensors) == len([*dbn.parameters(), *dbn.buffers()])
+        assert {(t.device.type, t.dtype) for t in tensors} == {("meta", torch.float64)}

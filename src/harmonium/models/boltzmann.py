@@ -21,50 +21,33 @@ At ``T = 0`` a sweep sets every unit to its most probable state (``sign(h_i)`` f
 units, ties to +1): the asynchronous dynamics of a Hopfield network
 (:meth:`BoltzmannMachine.from_hopfield`).
 
+The class is a thin shell over plain functions: structure and checks in
+``_boltzmann_structure``, sampling in ``_boltzmann_gibbs``, enumeration in
+``_boltzmann_exact``, the constructors from other models in ``_boltzmann_bridges``.
 Training (the Ackley-Hinton-Sejnowski rule with persistent chains) is in
 :mod:`harmonium.training.boltzmann`.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 from torch import nn
 
-from harmonium._numerics import as_batch, check_positive_int, generator_device
+from harmonium._numerics import as_batch, check_positive_int
 from harmonium.io import savable
-from harmonium.units import Bernoulli, Spin
+from harmonium.models import _boltzmann_bridges as _bridges
+from harmonium.models import _boltzmann_exact as _exact
+from harmonium.models import _boltzmann_gibbs as _gibbs
+from harmonium.models._boltzmann_exact import MAX_EXACT_UNITS
+from harmonium.models._boltzmann_structure import (
+    UNIT_TYPES,
+    check_connectivity,
+    check_temperature,
+    colour_classes,
+    random_couplings,
+)
 
 __all__ = ["MAX_EXACT_UNITS", "BoltzmannMachine"]
-
-UNIT_TYPES = {"binary": Bernoulli, "spin": Spin}
-MAX_EXACT_UNITS = 24  # enumeration limit of log Z (2**24 states)
-_CHUNK = 2**16  # states per enumeration chunk
-
-
-def _check_temperature(value, name: str = "temperature", allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
-
-
-def _colour_classes(mask: np.ndarray) -> list[np.ndarray]:
-    """Greedy colouring of the coupling graph: lists of mutually uncoupled units."""
-    n = mask.shape[0]
-    colour = np.full(n, -1)
-    for i in range(n):
-        used = set(colour[mask[i]].tolist())
-        c = 0
-        while c in used:
-            c += 1
-        colour[i] = c
-    return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
 
 
 @savable
@@ -130,35 +113,14 @@ class BoltzmannMachine(nn.Module):
         if units not in UNIT_TYPES:
             raise ValueError(f"units must be one of {tuple(UNIT_TYPES)}, got {units!r}")
         self.unit_type = units
-        self.temperature = _check_temperature(temperature)
+        self.temperature = check_temperature(temperature)
         n = self.n_units
         self.layer = UNIT_TYPES[units](n).to(dtype)
-        self.register_buffer("connectivity", self._check_connectivity(connectivity, n))
-        w = torch.randn(n, n, generator=generator, dtype=dtype,
-                        device=generator_device(generator))
-        w = w.cpu() * weight_std
-        w = torch.triu(w, diagonal=1)
-        self.weight = nn.Parameter((w + w.T) * self.connectivity)
-        self.blocks = [
-            torch.from_numpy(c) for c in _colour_classes(self.connectivity.cpu().numpy())
-        ]
-
-    @staticmethod
-    def _check_connectivity(mask, n: int) -> torch.Tensor:
-        if mask is None:
-            return ~torch.eye(n, dtype=torch.bool)
-        mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-        if mask.shape != (n, n):
-            raise ValueError(f"connectivity must have shape ({n}, {n}), got {tuple(mask.shape)}")
-        if mask.dtype != torch.bool:
-            if not ((mask == 0) | (mask == 1)).all():
-                raise ValueError("connectivity must be a boolean (0/1) matrix")
-            mask = mask.bool()
-        if not torch.equal(mask, mask.T):
-            raise ValueError("connectivity must be symmetric")
-        if mask.diagonal().any():
-            raise ValueError("connectivity must be False on the diagonal (no self-couplings)")
-        return mask.cpu()
+        self.register_buffer("connectivity", check_connectivity(connectivity, n))
+        self.weight = nn.Parameter(
+            random_couplings(self.connectivity, weight_std, generator=generator, dtype=dtype)
+        )
+        self.blocks = colour_classes(self.connectivity)
 
     # ----- shapes and views -----------------------------------------------------------
     @property
@@ -180,10 +142,6 @@ class BoltzmannMachine(nn.Module):
     def hidden_units(self) -> torch.Tensor:
         """Indices ``n_visible .. n - 1`` of the hidden units."""
         return torch.arange(self.n_visible, self.n_units)
-
-    @property
-    def _low_high(self) -> tuple[float, float]:
-        return self.layer.low, self.layer.high
 
     def extra_repr(self) -> str:
         return (
@@ -229,50 +187,13 @@ class BoltzmannMachine(nn.Module):
         return self.check_states(x) @ self.weight + self.bias
 
     # ----- Gibbs sampling -------------------------------------------------------------
-    def _update(self, field, temperature, generator):
-        low, high = self._low_high
-        if temperature == 0:
-            return torch.where(field >= 0, high, low).to(field.dtype)
-        p_high = torch.sigmoid((high - low) * field / temperature)
-        u = torch.rand(p_high.shape, generator=generator, dtype=p_high.dtype,
-                       device=p_high.device)
-        return torch.where(u < p_high, high, low).to(p_high.dtype)
-
-    def _indices(self, value, name: str) -> torch.Tensor:
-        idx = torch.as_tensor(value)
-        if idx.ndim != 1 or idx.dtype not in (torch.int32, torch.int64):
-            raise TypeError(f"{name} must be a 1-D integer sequence of unit indices")
-        if idx.numel() and (idx.min() < 0 or idx.max() >= self.n_units):
-            raise ValueError(f"{name} must hold unit indices in [0, {self.n_units})")
-        return idx.cpu()
-
-    def _schedule(self, free, order) -> list[torch.Tensor]:
-        """The blocks of units one sweep updates, in order."""
-        dev = self.weight.device
-        if order is not None:
-            return [i.reshape(1).to(dev) for i in self._indices(order, "order")]
-        if free is None:
-            return [b.to(dev) for b in self.blocks]
-        keep = torch.zeros(self.n_units, dtype=torch.bool)
-        keep[self._indices(free, "free")] = True
-        blocks = [b[keep[b]] for b in self.blocks]
-        return [b.to(dev) for b in blocks if b.numel()]
-
     @torch.no_grad()
     def gibbs_unchecked(self, x, sweeps=1, *, free=None, order=None, temperature=None,
                         generator=None):
         """:meth:`gibbs` without input validation; updates ``x`` in place and returns it."""
         temperature = self.temperature if temperature is None else temperature
-        schedule = self._schedule(free, order)
-        w, b = self.weight, self.bias
-        h = x @ w + b
-        for _ in range(sweeps):
-            for block in schedule:
-                new = self._update(h[:, block], temperature, generator)
-                change = new - x[:, block]
-                x[:, block] = new
-                h += change @ w[block]
-        return x
+        schedule = _gibbs.sweep_schedule(self, free, order)
+        return _gibbs.gibbs_in_place(self, x, sweeps, schedule, temperature, generator)
 
     def gibbs(
         self,
@@ -307,20 +228,14 @@ class BoltzmannMachine(nn.Module):
         -------
         torch.Tensor, shape (batch, n)
         """
-        sweeps = check_positive_int(sweeps, "sweeps")
-        if temperature is not None:
-            temperature = _check_temperature(temperature, allow_zero=True)
+        sweeps, temperature = _gibbs.check_run(sweeps, temperature)
         x = self.check_states(x).clone()
         return self.gibbs_unchecked(x, sweeps, free=free, order=order,
                                     temperature=temperature, generator=generator)
 
     def random_states(self, n_samples: int, *, generator=None) -> torch.Tensor:
         """Uniformly random states, shape (n_samples, n)."""
-        n_samples = check_positive_int(n_samples, "n_samples")
-        low, high = self._low_high
-        bits = torch.randint(0, 2, (n_samples, self.n_units), generator=generator,
-                             device=generator_device(generator))
-        return (low + (high - low) * bits).to(self.weight)
+        return _gibbs.random_states(self, check_positive_int(n_samples, "n_samples"), generator)
 
     def sample(
         self,
@@ -338,9 +253,7 @@ class BoltzmannMachine(nn.Module):
             Full states (visible first).
         """
         x = self.random_states(n_samples, generator=generator)
-        sweeps = check_positive_int(sweeps, "sweeps")
-        if temperature is not None:
-            temperature = _check_temperature(temperature, allow_zero=True)
+        sweeps, temperature = _gibbs.check_run(sweeps, temperature)
         return self.gibbs_unchecked(x, sweeps, temperature=temperature, generator=generator)
 
     @torch.no_grad()
@@ -371,27 +284,9 @@ class BoltzmannMachine(nn.Module):
 
     def mean_field_unchecked(self, v, steps=10, damping=0.5):
         """:meth:`mean_field` without input validation."""
-        nv = self.n_visible
-        low, high = self._low_high
-        w = self.weight
-        base = v @ w[:nv, nv:] + self.bias[nv:]
-        mu = torch.zeros_like(base)
-        for step in range(steps):
-            field = base + mu @ w[nv:, nv:]
-            new = low + (high - low) * torch.sigmoid((high - low) * field / self.temperature)
-            mu = new if step == 0 else damping * mu + (1 - damping) * new
-        return mu
+        return _gibbs.mean_field_hidden(self, v, steps, damping)
 
     # ----- exact enumeration ----------------------------------------------------------
-    def _all_states(self, n: int):
-        """Yield every state of ``n`` units in chunks of shape (<= 2**16, n)."""
-        low, high = self._low_high
-        bit = torch.arange(n, device=self.weight.device)
-        for start in range(0, 2**n, _CHUNK):
-            idx = torch.arange(start, min(start + _CHUNK, 2**n), device=self.weight.device)
-            bits = (idx[:, None] >> bit) & 1
-            yield (low + (high - low) * bits).to(self.weight.dtype)
-
     @torch.no_grad()
     def log_partition_exact(self) -> torch.Tensor:
         """``log Z = log sum_x exp(-E(x) / T)`` by enumerating all ``2**n`` states.
@@ -406,15 +301,7 @@ class BoltzmannMachine(nn.Module):
         ValueError
             With more than 24 units.
         """
-        if self.n_units > MAX_EXACT_UNITS:
-            raise ValueError(
-                f"exact log Z enumerates 2**n states and is limited to n <= "
-                f"{MAX_EXACT_UNITS} units; this machine has {self.n_units}"
-            )
-        t = self.temperature
-        parts = [torch.logsumexp(-self.energy_unchecked(x) / t, 0)
-                 for x in self._all_states(self.n_units)]
-        return torch.logsumexp(torch.stack(parts), 0)
+        return _exact.log_partition(self)
 
     @torch.no_grad()
     def free_energy(self, v) -> torch.Tensor:
@@ -429,22 +316,7 @@ class BoltzmannMachine(nn.Module):
         torch.Tensor, shape (batch,)
             ``p(v) = exp(-F(v)) / Z``.
         """
-        v = self.check_visible(v)
-        if self.n_hidden > MAX_EXACT_UNITS:
-            raise ValueError(
-                f"the exact free energy enumerates 2**n_hidden states and is limited to "
-                f"{MAX_EXACT_UNITS} hidden units; this machine has {self.n_hidden}"
-            )
-        nv, t, w, b = self.n_visible, self.temperature, self.weight, self.bias
-        e_v = -0.5 * ((v @ w[:nv, :nv]) * v).sum(1) - v @ b[:nv]
-        if self.n_hidden == 0:
-            return e_v / t
-        field = v @ w[:nv, nv:] + b[nv:]  # (batch, n_hidden)
-        parts = []
-        for h in self._all_states(self.n_hidden):
-            e_h = -0.5 * ((h @ w[nv:, nv:]) * h).sum(1)  # (m,)
-            parts.append(torch.logsumexp(-(e_h - field @ h.T) / t, 1))
-        return e_v / t - torch.logsumexp(torch.stack(parts, 1), 1)
+        return _exact.free_energy(self, self.check_visible(v))
 
     @torch.no_grad()
     def log_likelihood_exact(self, v, log_z: torch.Tensor | None = None) -> torch.Tensor:
@@ -481,22 +353,15 @@ class BoltzmannMachine(nn.Module):
         temperature : float
             ``T > 0`` of the stochastic network.
         """
-        weight, bias = getattr(net, "weight", None), getattr(net, "bias", None)
-        if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)):
-            raise TypeError(f"expected a HopfieldNetwork, got {type(net).__name__}")
-        d = weight.shape[0]
-        bm = cls(d, 0, "spin", temperature, weight_std=0.0, dtype=weight.dtype)
-        with torch.no_grad():
-            bm.weight.copy_(weight)
-            bm.weight.fill_diagonal_(0)
-            bm.layer.params[0].copy_(bias)
-        return bm.to(weight.device)
+        return _bridges.machine_from_hopfield(cls, net, temperature)
 
     @classmethod
     def from_rbm(cls, rbm) -> BoltzmannMachine:
         """The RBM as a Boltzmann machine with the lateral couplings removed.
 
-        Both layers must be Bernoulli (binary) or both Spin. Visible units come first;
+        Both layers must have the same two states, {0, 1} (Bernoulli, ``units="binary"``)
+        or {-1, +1} (Spin, ``units="spin"``), as their ``low`` and ``high`` attributes
+        say; the biases are their only parameters. Visible units come first;
         the connectivity is bipartite, so Gibbs sampling alternates two blocks, and
         ``free_energy``/``log_partition_exact`` equal the RBM's.
 
@@ -504,24 +369,7 @@ class BoltzmannMachine(nn.Module):
         ----------
         rbm : harmonium.RBM
         """
-        kinds = {Bernoulli: "binary", Spin: "spin"}
-        vis, hid = type(getattr(rbm, "visible", None)), type(getattr(rbm, "hidden", None))
-        if vis not in kinds or vis is not hid:
-            raise TypeError(
-                "from_rbm needs an RBM whose layers are both Bernoulli or both Spin, got "
-                f"{vis.__name__} and {hid.__name__}"
-            )
-        nv, nh = rbm.n_visible, rbm.n_hidden
-        mask = torch.zeros(nv + nh, nv + nh, dtype=torch.bool)
-        mask[:nv, nv:] = True
-        mask[nv:, :nv] = True
-        w = rbm.weight.detach()
-        bm = cls(nv, nh, kinds[vis], connectivity=mask, weight_std=0.0, dtype=w.dtype)
-        with torch.no_grad():
-            bm.weight[:nv, nv:] = w
-            bm.weight[nv:, :nv] = w.T
-            bm.layer.params[0].copy_(torch.cat([rbm.visible.bias, rbm.hidden.bias]))
-        return bm.to(w.device)
+        return _bridges.machine_from_rbm(cls, rbm)
 
     # ----- saving ---------------------------------------------------------------------
     def _to_state(self) -> dict:
@@ -539,10 +387,10 @@ class BoltzmannMachine(nn.Module):
     def _from_state(cls, state: dict) -> BoltzmannMachine:
         w = state["weight"]
         bm = cls(state["n_visible"], state["n_hidden"], state["units"], state["temperature"],
-                 connectivity=state["connectivity"], weight_std=0.0, dtype=w.dtype)
+                 connectivity=state["connectivity"], weight_std=0.0, dtype=w.dtype).to(w.device)
         if w.shape != bm.weight.shape or state["bias"].shape != bm.bias.shape:
             raise TypeError(f"weights of shape {tuple(w.shape)} do not fit {bm.n_units} units")
         with torch.no_grad():
             bm.weight.copy_(w)
             bm.layer.params[0].copy_(state["bias"])
-        return bm.to(w.device)
+        return bm

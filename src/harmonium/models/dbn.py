@@ -355,8 +355,8 @@ class DBN(nn.Module):
                   weight_std=0.0)
         if len(state["rbms"]) != len(dbn.rbms):
             raise TypeError(f"{len(state['rbms'])} RBMs stored for {len(dbn.rbms)} layers")
-        dtype = state["rbms"][0]["weight"].dtype
-        dbn.to(dtype)
+        weight = state["rbms"][0]["weight"]  # already on the device load was asked for
+        dbn.to(device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             for rbm, saved in zip(dbn.rbms, state["rbms"], strict=True):
                 for param, key in ((rbm.visible.params, "visible"),
