@@ -273,3 +273,35 @@ def test_reverse_ais_and_log_likelihood_bad_input():
         log_likelihood(rbm, torch.ones(3, 6), float("nan"))
     with pytest.raises(ValueError, match="NaN"):
         log_likelihood(rbm, torch.full((3, 6), float("nan")), 1.0)
+
+
+def test_ais_on_a_joined_visible_layer_with_a_fitted_base(tmp_path):
+    """A DBN's labelled top RBM (features + softmax label) saves, loads and anneals."""
+    import harmonium
+    from harmonium.units import Joined
+
+    rbm = _rbm(Joined(Bernoulli(4), Categorical(1, 3)), Bernoulli(5))
+    harmonium.save(rbm, tmp_path / "joined.safetensors")
+    rbm = harmonium.load(tmp_path / "joined.safetensors")
+    exact = log_partition_exact(rbm).item()
+    data = _exact_samples(rbm, 3000, 10)
+    base = base_rate(rbm, data)
+    assert base.layout() == rbm.visible.layout()
+    res = ais(rbm, 500, betas=torch.linspace(0, 1, 5), base=data,
+              generator=torch.Generator().manual_seed(11), progress=False)
+    assert abs(math.exp(res.log_z - exact) - 1) < 5 * res.log_z_std_err
+    assert res.log_z_std_err > 0.002  # few betas: the comparison has teeth
+
+
+def test_annealing_path_keeps_a_gaussian_hidden_layer_proper():
+    """At beta = 0 the hidden layer has zero bias and its own precision (not zero)."""
+    rbm = _rbm(Bernoulli(4), Gaussian(3))
+    with torch.no_grad():
+        rbm.hidden.params[1] = 2.0
+    start = rbm.annealed_from(base_rate(rbm), 0.0)
+    torch.testing.assert_close(start.hidden.params[1], rbm.hidden.params[1].detach())
+    assert (start.hidden.bias == 0).all() and (start.weight == 0).all()
+    # log Z_0 = log Z of the base visible layer + log Z of free Gaussian hidden units
+    expected = (rbm.visible.cgf(torch.zeros(1, 4, dtype=torch.float64))
+                + 3 * 0.5 * math.log(2 * math.pi / 2.0)).item()
+    assert log_partition_exact(start).item() == pytest.approx(expected)

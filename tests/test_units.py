@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from harmonium.units import Bernoulli, Categorical, Gaussian, Joined, Spin
 
 
 def _layer(kind):
@@ -16,6 +16,7 @@ def _layer(kind):
         "spin": lambda: Spin(5),
         "gaussian": lambda: Gaussian(5),
         "categorical": lambda: Categorical(4, 3),
+        "joined": lambda: Joined(Bernoulli(2), Categorical(2, 3)),
     }[kind]()
     with torch.no_grad():
         layer.params.copy_(torch.randn(layer.params.shape, generator=g))
@@ -24,7 +25,7 @@ def _layer(kind):
     return layer.double()
 
 
-KINDS = ["bernoulli", "spin", "gaussian", "categorical"]
+KINDS = ["bernoulli", "spin", "gaussian", "categorical", "joined"]
 
 
 def _inputs(layer, batch=3, seed=2):
@@ -149,3 +150,38 @@ def test_enumerate_states_counts():
     assert sum(len(c) for c in Categorical(3, 3).enumerate_states(chunk=5)) == 27
     states = torch.cat(list(Spin(3).enumerate_states()))
     assert {tuple(s) for s in states.tolist()} == set(itertools.product((-1.0, 1.0), repeat=3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_independent_matches_the_data_moments(kind):
+    """The fitted independent layer's mean is the data mean (up to the pseudo-counts)."""
+    layer = _layer(kind)
+    g = torch.Generator().manual_seed(4)
+    x = layer.sample_from_inputs(_inputs(layer, batch=1).expand(5000, *layer.shape), generator=g)
+    fitted = layer.fit_independent(x)
+    assert fitted.layout() == layer.layout() and not fitted.params.requires_grad
+    zeros = torch.zeros(1, *layer.shape, dtype=torch.float64)
+    torch.testing.assert_close(fitted.mean_from_inputs(zeros)[0], x.mean(0), atol=2e-3, rtol=0)
+    if kind == "gaussian":
+        torch.testing.assert_close(fitted.var_from_inputs(zeros)[0], x.var(0, unbiased=False))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_round_trip_keeps_type_and_layout(kind):
+    layer = _layer(kind)
+    back = type(layer).layer_from_state(layer.to_state())
+    assert back.layout() == layer.layout()
+    torch.testing.assert_close(back.params, layer.params)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_annealing_start_zeroes_the_bias_and_stays_proper(kind):
+    layer = _layer(kind)
+    start = layer.with_params(layer.annealing_start())
+    assert (start.bias == 0).all()
+    assert torch.isfinite(start.cgf(torch.zeros(1, *layer.shape, dtype=torch.float64))).all()
+
+
+def test_unknown_unit_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown unit type 'Nope'"):
+        Bernoulli.layer_from_state({"type": "Nope", "params": torch.zeros(1, 2)})

@@ -10,8 +10,6 @@ id maps. ``orientation="user"`` is the paper's model (one RBM per user, items vi
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 
@@ -29,7 +27,6 @@ from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
 
-log = logging.getLogger(__name__)
 
 ORIENTATIONS = ("user", "item")
 # pseudo-ratings at the global mean that shrink the item-mean fallback
