@@ -21,6 +21,7 @@ __all__ = [
     "generator_device",
     "log_2cosh",
     "logmeanexp",
+    "seeded_generator",
     "softplus",
 ]
 
@@ -43,6 +44,17 @@ def generator_device(generator: torch.Generator | None, default=None):
     asks for the generator's device.
     """
     return default if generator is None else generator.device
+
+
+def seeded_generator(generator: torch.Generator | None, device) -> torch.Generator:
+    """The caller's ``generator``, or a freshly (randomly) seeded one on ``device``.
+
+    Trainers need a generator object of their own: the loop checkpoints its state.
+    """
+    if generator is None:
+        generator = torch.Generator(device=device)
+        generator.seed()
+    return generator
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

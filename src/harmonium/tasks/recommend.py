@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.io import savable
 from harmonium.models.rating_init import add_units, init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases, expected_ratings
@@ -205,7 +205,7 @@ class RBMRecommender:
             pairs (the model picks none; the loaders can keep the latest).
         """
         u_raw, i_raw, r = parse_ratings(users, items, ratings)
-        generator = self._generator(generator)
+        generator = seeded_generator(generator, self.device)
         self.levels_ = rating_levels(self.rating_scale, r)
         self._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, self.levels_)))
         _, unit, _, n_units = self._ratings.grouped(self.orientation)
@@ -251,7 +251,7 @@ class RBMRecommender:
         if not hasattr(self, "rbm_"):
             return self.fit(users, items, ratings, generator=generator, progress=progress)
         epochs = check_positive_int(epochs, "epochs")
-        generator = self._generator(generator)
+        generator = seeded_generator(generator, self.device)
         u_raw, i_raw, r = parse_ratings(users, items, ratings)
         table = self._ratings.updated(u_raw, i_raw, level_indices(r, self.levels_))
         self._set_data(table)
@@ -264,12 +264,6 @@ class RBMRecommender:
                           progress=progress)
         return self
 
-    def _generator(self, generator: torch.Generator | None) -> torch.Generator:
-        """The caller's generator, or a freshly seeded one on the model's device."""
-        if generator is None:
-            generator = torch.Generator(device=self.device)
-            generator.seed()
-        return generator
 
     def _expected(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Expected ratings of known (user, item) index pairs, shape (n,)."""

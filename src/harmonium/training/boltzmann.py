@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.boltzmann import BoltzmannMachine
 from harmonium.training.loop import Loop, train
 from harmonium.training.sgd import MomentumSGD
@@ -212,9 +212,7 @@ def fit_boltzmann(
         raise ValueError("lr must be > 0, got 0")
     if positive not in POSITIVE_PHASES:
         raise ValueError(f"positive must be one of {POSITIVE_PHASES}, got {positive!r}")
-    if generator is None:
-        generator = torch.Generator(device=bm.weight.device)
-        generator.seed()
+    generator = seeded_generator(generator, bm.weight.device)
     task = BoltzmannTask(bm, n_chains=n_chains, sweeps=sweeps, positive=positive,
                          positive_steps=positive_steps, generator=generator)
     decay = (WeightDecay(weight_decay, mask_attr="connectivity"),) if weight_decay else ()

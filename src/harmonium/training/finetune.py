@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.dbn import DBN
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, train
@@ -149,9 +149,7 @@ def fine_tune(
         xv = dbn.check_input(validation_data[0], "validation data")
         val = (xv, dbn.check_labels(validation_data[1], xv.shape[0], "validation labels",
                                     n_classes=n_classes))
-    if generator is None:
-        generator = torch.Generator(device=x.device)
-        generator.seed()
+    generator = seeded_generator(generator, x.device)
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(x.shape[0] / batch_size)

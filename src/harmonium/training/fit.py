@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.training.gradient import rbm_gradient_step
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, as_callbacks, train
@@ -235,9 +235,7 @@ def fit(
     held_out = None if validation_data is None else check_training_data(
         rbm, validation_data, "validation_data"
     )
-    if generator is None:
-        generator = torch.Generator(device=rbm.weight.device)
-        generator.seed()
+    generator = seeded_generator(generator, rbm.weight.device)
     optimizer = _make_optimizer(rbm, optimizer, lr, momentum)
     watched = None
     if monitor:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from harmonium._numerics import seeded_generator
 from harmonium.io import save
 from harmonium.models.dbn import DBN
 from harmonium.training.fit import fit
@@ -110,9 +111,7 @@ def fit_greedy(
     folder = None if checkpoint is None else Path(checkpoint)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    if generator is None:
-        generator = torch.Generator(device=x.device)
-        generator.seed()
+    generator = seeded_generator(generator, x.device)
 
     histories = []
     for i, rbm in enumerate(tqdm(dbn.rbms, desc="layers", disable=not progress)):
