@@ -3,8 +3,10 @@
 The training-method protocol
 ----------------------------
 :func:`harmonium.fit` asks a method for *negative-phase visible samples* once per
-mini-batch; everything else (the free-energy gradient, the optimiser, checkpoints) is
-the fit loop's job. A method is any object with three methods:
+mini-batch; everything else (the free-energy gradient, the transforms, the optimiser,
+checkpoints) is the training loop's job. A method's whole persistent state is what its
+``state_dict`` returns; the loop saves it in checkpoints and restores it on resume. A
+method is any object with three methods:
 
 ``negative(rbm, v_data, inputs_h, *, generator) -> v_model``
     ``v_data`` is the mini-batch, shape ``(batch, *visible.shape)``; ``inputs_h`` is its
@@ -20,9 +22,9 @@ the fit loop's job. A method is any object with three methods:
 ``load_state_dict(state) -> None``
     Restore what :meth:`state_dict` returned (resuming bit for bit).
 
-Optionally, ``adjust_gradients(rbm) -> None`` is called after the log-likelihood
-gradient has been written into ``.grad`` and before the penalties and the optimiser
-step (a method may transform the gradient there, e.g. centering).
+Optionally, ``transforms``: a tuple of gradient transforms the method needs (see
+:mod:`harmonium.training.transforms`); :func:`harmonium.fit` runs them first, e.g.
+:class:`~harmonium.training.centering.Centered` brings a ``Centering``.
 
 Methods are validated and bound to a model lazily (persistent chains are created on the
 first call), so one object describes a method and carries its chains.
