@@ -1,8 +1,17 @@
-"""Training: negative-phase methods (CD, PCD; PT in tempering.py), gradients and ``fit``."""
+"""Training: the one loop, gradient transforms, negative-phase methods and the trainers.
+
+``fit`` (RBMs), ``fit_greedy`` (DBNs), ``fine_tune``, ``fit_boltzmann`` and the
+recommender all run on :func:`harmonium.training.loop.train`; gradient modifiers are
+transforms from :mod:`harmonium.training.transforms`.
+"""
 
 from harmonium.training.fit import check_training_data, fit
-from harmonium.training.gradient import compute_gradients
+from harmonium.training.gradient import RBMBatch, compute_gradients
 from harmonium.training.history import History
+from harmonium.training.loop import Loop, TrainingDiverged, train
 from harmonium.training.methods import CD, PCD
+from harmonium.training.transforms import L1, FreezeParameter, Sparsity, WeightDecay, chain
 
-__all__ = ["CD", "PCD", "History", "check_training_data", "compute_gradients", "fit"]
+__all__ = ["CD", "L1", "PCD", "FreezeParameter", "History", "Loop", "RBMBatch", "Sparsity",
+           "TrainingDiverged", "WeightDecay", "chain", "check_training_data",
+           "compute_gradients", "fit", "train"]

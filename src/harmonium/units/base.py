@@ -194,9 +194,11 @@ class Units(nn.Module):
         coefs : sequence of torch.Tensor, each (n_k,)
         """
         if self.bias_only:  # dE/dtheta = -x
-            flat = out.view(-1)
-            for i, (x, c) in enumerate(zip(states, coefs, strict=True)):
-                flat.addmv_(x.flatten(1).T, c, beta=float(i > 0), alpha=-1.0)  # beta 0: set
+            pairs = zip(states, coefs, strict=True)
+            x, c = next(pairs)
+            flat = out.view(-1).addmv_(x.flatten(1).T, c, beta=0.0, alpha=-1.0)  # set
+            for x, c in pairs:
+                flat.addmv_(x.flatten(1).T, c, alpha=-1.0)
             return
         self._autograd_into(out, self.energy, states, coefs)
 
@@ -214,9 +216,11 @@ class Units(nn.Module):
         coefs : sequence of torch.Tensor, each (n_k,)
         """
         if self.bias_only:  # dcgf/dtheta = E[x | I]
-            flat = out.view(-1)
-            for i, (m, c) in enumerate(zip(means, coefs, strict=True)):
-                flat.addmv_(m.flatten(1).T, c, beta=float(i > 0))  # beta 0: set
+            pairs = zip(means, coefs, strict=True)
+            m, c = next(pairs)
+            flat = out.view(-1).addmv_(m.flatten(1).T, c, beta=0.0)  # set
+            for m, c in pairs:
+                flat.addmv_(m.flatten(1).T, c)
             return
         self._autograd_into(out, self.cgf, inputs, coefs)
 
