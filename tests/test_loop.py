@@ -8,7 +8,7 @@ import harmonium
 from harmonium import PCD, RBM, BoltzmannMachine, RBMRecommender
 from harmonium.tasks._recommend_task import RecommenderTask
 from harmonium.training.loop import TrainingDiverged
-from harmonium.training.transforms import L1, WeightDecay, chain
+from harmonium.training.transforms import L1, FreezeParameter, Sparsity, WeightDecay, chain
 from harmonium.units import Bernoulli
 
 
@@ -26,9 +26,9 @@ def _fit(rbm, **kwargs):
                          generator=torch.Generator().manual_seed(2), progress=False, **kwargs)
 
 
-def test_penalty_keywords_equal_their_transforms():
+def test_weight_decay_keyword_equals_its_transform():
     by_keyword, by_transform = _rbm(), _rbm()
-    _fit(by_keyword, weight_decay=0.01, l1=0.001)
+    _fit(by_keyword, weight_decay=0.01, transforms=[L1(0.001)])
     _fit(by_transform, transforms=[WeightDecay(0.01), L1(0.001)])
     for a, b in zip(by_keyword.parameters(), by_transform.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -138,3 +138,18 @@ def test_recommender_resumes_bit_for_bit(tmp_path, monkeypatch):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert [h["cd_steps"] for h in resumed.history_] == [1, 1, 3, 3]
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: WeightDecay(-1.0), "weight_decay"), (lambda: L1(float("nan")), "l1"),
+    (lambda: Sparsity(1.5), "sparsity"), (lambda: Sparsity(0.1, -2.0), "sparsity_cost"),
+    (lambda: FreezeParameter("middle", "bias"), "layer"),
+])
+def test_transforms_reject_bad_settings(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_freeze_parameter_names_a_parameter_the_layer_has():
+    with pytest.raises(ValueError, match="precision"):
+        _fit(_rbm(), transforms=[FreezeParameter("visible", "precision")])

@@ -8,7 +8,7 @@ import torch
 import harmonium
 from harmonium import CD, PCD, RBM
 from harmonium.partition import log_likelihood_exact
-from harmonium.training import History, compute_gradients
+from harmonium.training import L1, History, Sparsity, compute_gradients
 from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
 
 
@@ -175,8 +175,23 @@ def test_custom_optimizer_and_sparsity_target():
         return rbm.mean_h_from_v(_data()).mean().item()
 
     free = mean_activation()
-    sparse = mean_activation(sparsity=0.05, sparsity_cost=1.0, l1=1e-3)
+    sparse = mean_activation(transforms=[Sparsity(0.05, 1.0), L1(1e-3)])
     assert sparse < free - 0.1
+
+
+def test_deprecated_penalty_keywords_warn_and_still_work():
+    def trained(**kwargs):
+        rbm = _rbm(Bernoulli(6), Bernoulli(8))
+        harmonium.fit(rbm, _data(), epochs=3, generator=torch.Generator().manual_seed(0),
+                      progress=False, monitor=0, **kwargs)
+        return rbm.weight
+
+    with pytest.warns(DeprecationWarning, match="transforms=\\[Sparsity"):
+        old = trained(sparsity=0.05, sparsity_cost=1.0)
+    torch.testing.assert_close(old, trained(transforms=[Sparsity(0.05, 1.0)]), rtol=0, atol=0)
+    with pytest.warns(DeprecationWarning, match="transforms=\\[L1"):
+        old = trained(l1=1e-3)
+    torch.testing.assert_close(old, trained(transforms=[L1(1e-3)]), rtol=0, atol=0)
 
 
 def test_history_plot_returns_figure():
@@ -219,7 +234,7 @@ def test_fit_rejects_out_of_support_categorical_and_spin_data():
         ({"monitor": -1}, ValueError),
         ({"optimizer": "sgd"}, TypeError),
         ({"scheduler": 3}, TypeError),
-        ({"sparsity": 1.5}, ValueError),
+        ({"transforms": [object()]}, TypeError),
         ({"method": "cd"}, TypeError),
         ({"resume": "/nonexistent/ckpt.safetensors"}, FileNotFoundError),
     ],
@@ -231,7 +246,8 @@ def test_fit_rejects_bad_options(kwargs, error):
 
 def test_sparsity_needs_bernoulli_hidden_units():
     with pytest.raises(ValueError, match=r"means in \[0, 1\]"):
-        harmonium.fit(_rbm(Bernoulli(6), Spin(3)), _data(), sparsity=0.1, progress=False)
+        harmonium.fit(_rbm(Bernoulli(6), Spin(3)), _data(), transforms=[Sparsity(0.1)],
+                      progress=False)
 
 
 @pytest.mark.parametrize("make", [lambda: CD(0), lambda: PCD(k=0), lambda: PCD(0)])

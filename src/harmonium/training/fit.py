@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -105,16 +106,33 @@ class RBMTask:
         self.method.load_state_dict(state)
 
 
-def _transforms(method, transforms, weight_decay, l1, sparsity, sparsity_cost) -> Chain:
-    """The gradient transforms in order: the method's own, then penalties, then the user's."""
-    chained = list(getattr(method, "transforms", ()))
-    if sparsity is not None:
-        chained.insert(0, Sparsity(sparsity, sparsity_cost))  # a gradient of the loss itself
-    if weight_decay:
-        chained.append(WeightDecay(weight_decay))
-    if l1:
-        chained.append(L1(l1))
-    return chain(*chained, *transforms)
+def _deprecated_penalties(l1, sparsity, sparsity_cost) -> tuple[list, list]:
+    """Transforms for ``fit``'s deprecated ``sparsity`` and ``l1`` keywords (with warnings).
+
+    Returns the ones that go before the method's transforms (the sparsity penalty, a
+    gradient of the loss itself) and the ones after weight decay (L1), as ``fit``
+    ordered them before these keywords became transforms.
+    """
+    before, after = [], []
+    if sparsity is not None or sparsity_cost is not None:
+        warnings.warn("fit(sparsity=..., sparsity_cost=...) is deprecated: pass "
+                      "transforms=[Sparsity(target, cost)] from harmonium.training.transforms",
+                      DeprecationWarning, stacklevel=3)
+        if sparsity is None:
+            raise ValueError("sparsity_cost needs a sparsity target")
+        before.append(Sparsity(sparsity, 0.1 if sparsity_cost is None else sparsity_cost))
+    if l1 is not None:
+        warnings.warn("fit(l1=...) is deprecated: pass transforms=[L1(coef)] from "
+                      "harmonium.training.transforms", DeprecationWarning, stacklevel=3)
+        after.append(L1(l1))
+    return before, after
+
+
+def _transforms(method, transforms, weight_decay: float, deprecated) -> Chain:
+    """The gradient transforms in order: the method's own, weight decay, then the user's."""
+    before, after = deprecated
+    decay = [WeightDecay(weight_decay)] if weight_decay else []
+    return chain(*before, *getattr(method, "transforms", ()), *decay, *after, *transforms)
 
 
 def fit(
@@ -127,9 +145,6 @@ def fit(
     lr: float = 0.05,
     momentum: float = 0.5,
     weight_decay: float = 0.0,
-    l1: float = 0.0,
-    sparsity: float | None = None,
-    sparsity_cost: float = 0.1,
     transforms: Iterable = (),
     optimizer=None,
     scheduler=None,
@@ -140,13 +155,16 @@ def fit(
     monitor: int = 256,
     checkpoint: str | Path | None = None,
     resume: bool | str | Path = False,
+    l1: float | None = None,
+    sparsity: float | None = None,
+    sparsity_cost: float | None = None,
 ) -> History:
     """Train an RBM by stochastic gradient ascent on the log-likelihood.
 
     Each mini-batch: the method supplies negative-phase samples, the gradient of
     ``mean F(v_data) - mean F(v_model)`` lands in ``.grad``, the gradient transforms
-    run (the method's own, such as centering; then sparsity, weight decay, L1; then
-    ``transforms``), the optimiser steps, and ``rbm.project_()`` moves parameters back
+    run (the method's own, such as centering; then weight decay; then ``transforms``),
+    the optimiser steps, and ``rbm.project_()`` moves parameters back
     into their domain. At the end of each epoch: parameters are checked for NaN/inf
     (:class:`~harmonium.training.loop.TrainingDiverged`, nothing saved), the scheduler
     steps, metrics are computed, the checkpoint (if any) is written and callbacks run.
@@ -170,16 +188,13 @@ def fit(
         Learning rate (> 0) and momentum (in [0, 1)) of the default optimiser
         (:class:`~harmonium.training.sgd.MomentumSGD`, the recurrence of
         ``torch.optim.SGD``).
-    weight_decay, l1 : float
-        L2 and L1 penalties on the weights only (not the biases): shorthands for the
-        transforms :class:`~harmonium.training.transforms.WeightDecay` and
-        :class:`~harmonium.training.transforms.L1`.
-    sparsity : float, optional
-        Target mean activation of hidden units with means in [0, 1], with penalty
-        weight ``sparsity_cost`` (:class:`~harmonium.training.transforms.Sparsity`).
+    weight_decay : float
+        L2 penalty on the weights only (not the biases): a shorthand for the transform
+        :class:`~harmonium.training.transforms.WeightDecay`.
     transforms : iterable of gradient transforms
-        Further modifiers of the gradient, applied in order after the ones above (see
-        :mod:`harmonium.training.transforms`: any object with ``init`` and ``update``).
+        Modifiers of the gradient, applied in order after the method's own and weight
+        decay (see :mod:`harmonium.training.transforms`: ``L1``, ``Sparsity``,
+        ``FreezeParameter``, ``Centering``, or any object with ``init`` and ``update``).
     optimizer : None, torch.optim.Optimizer or callable
         An optimiser over ``rbm.parameters()``, or a factory ``params -> optimizer``
         (``lr``/``momentum`` are then ignored).
@@ -202,6 +217,9 @@ def fit(
     resume : bool or path
         ``True`` resumes from ``checkpoint`` when that file exists; a path resumes
         from that file.
+    l1, sparsity, sparsity_cost : float, optional
+        Deprecated: pass ``transforms=[L1(l1)]`` or
+        ``transforms=[Sparsity(sparsity, sparsity_cost)]``.
 
     Returns
     -------
@@ -230,7 +248,7 @@ def fit(
     if momentum >= 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     chained = _transforms(method, transforms, _check_number(weight_decay, "weight_decay"),
-                          _check_number(l1, "l1"), sparsity, sparsity_cost)
+                          _deprecated_penalties(l1, sparsity, sparsity_cost))
     x = check_training_data(rbm, data, "data")
     held_out = None if validation_data is None else check_training_data(
         rbm, validation_data, "validation_data"
