@@ -29,10 +29,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as _safetensors_bytes
 
-__all__ = ["FORMAT_VERSION", "load", "savable", "save"]
+__all__ = ["FORMAT_VERSION", "load", "savable", "save", "state_tensor", "state_value"]
 
 FORMAT_VERSION = 1
 _META_KEY = "harmonium"
+# deepest nesting of the JSON state a file may hold; harmonium's own states are < 10 deep
+MAX_DEPTH = 64
+# dtypes a model parameter may be stored in
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 # classes registered by @savable, by the name written in the file
 _SAVABLE: dict[str, type] = {}
@@ -81,14 +85,105 @@ def _flatten(obj, tensors: dict[str, torch.Tensor], path: str):
     raise TypeError(f"cannot save a value of type {type(obj).__name__} at {path or '<root>'}")
 
 
-def _unflatten(obj, tensors: dict[str, torch.Tensor]):
+def _unflatten(obj, tensors: dict[str, torch.Tensor], depth: int = 0):
+    """Put the tensors back in place of their references; ValueError on a bad reference."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"its state is nested deeper than {MAX_DEPTH} levels")
     if isinstance(obj, dict):
         if set(obj) == {"__tensor__"}:
-            return tensors[obj["__tensor__"]]
-        return {k: _unflatten(v, tensors) for k, v in obj.items()}
+            key = obj["__tensor__"]
+            if not isinstance(key, str) or key not in tensors:
+                raise ValueError(f"tensor {key!r} is missing")
+            return tensors[key]
+        return {k: _unflatten(v, tensors, depth + 1) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_unflatten(v, tensors) for v in obj]
+        return [_unflatten(v, tensors, depth + 1) for v in obj]
     return obj
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '...' if len(text) > 40 else text}"
+
+
+def _is_kind(value, kind: type) -> bool:
+    """isinstance, except that a bool is no number and an int is also a float."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def state_value(state, key: str, kind: type | tuple[type, ...], *, owner: str):
+    """``state[key]`` checked to be a ``kind`` (JSON types; a bool is not a number here).
+
+    For the ``_from_state`` methods of savable classes, which receive what a file holds.
+
+    Parameters
+    ----------
+    state : object
+        Should be a dict (anything else is reported).
+    key : str
+    kind : type or tuple of types
+        ``int``, ``float`` (an int is accepted), ``str``, ``bool``, ``list``, ``dict``,
+        ``type(None)``.
+    owner : str
+        What the state describes, for the message (e.g. ``"HopfieldNetwork"``).
+
+    Raises
+    ------
+    ValueError
+        If ``state`` is not a dict, ``key`` is missing or the value has another type.
+    """
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(state, dict):
+        raise ValueError(f"the {owner} state must be a dict, got {_describe(state)}")
+    if key not in state:
+        raise ValueError(f"the {owner} state is incomplete: it has no {key!r}")
+    value = state[key]
+    if not any(_is_kind(value, k) for k in kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ValueError(f"the {owner} state's {key!r} must be {names}, got {_describe(value)}")
+    return value
+
+
+def state_tensor(state, key: str, shape: tuple | None = None, *, owner: str,
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``state[key]`` checked to be a finite floating tensor of the expected shape.
+
+    Parameters
+    ----------
+    state : object
+        Should be a dict holding the tensor under ``key``.
+    key : str
+    shape : tuple of (int or None), optional
+        Expected shape; ``None`` entries match any size. Default: any shape.
+    owner : str
+        What the state describes, for the message.
+    dtype : torch.dtype, optional
+        Required dtype (to keep a model's tensors in one dtype); default: any of
+        float16, bfloat16, float32, float64.
+
+    Raises
+    ------
+    ValueError
+        If the value is not a tensor, has another dtype or shape, or holds NaN/inf.
+    """
+    value = state_value(state, key, torch.Tensor, owner=owner)
+    allowed = _FLOAT_DTYPES if dtype is None else (dtype,)
+    expected = "any" if shape is None else tuple("n" if s is None else s for s in shape)
+    fits = shape is None or (value.dim() == len(shape) and all(
+        s is None or s == n for s, n in zip(shape, value.shape, strict=True)))
+    if value.dtype not in allowed or not fits:
+        names = ", ".join(str(d) for d in allowed)
+        raise ValueError(f"the {owner} state's {key!r} must be a tensor of dtype {names} "
+                         f"and shape {expected}, got {_describe(value)}")
+    if value.device.type != "meta" and not torch.isfinite(value).all():
+        raise ValueError(f"the {owner} state's {key!r} holds NaN or infinite values")
+    return value
 
 
 def save(obj, path: str | os.PathLike) -> Path:
@@ -172,12 +267,49 @@ def load(path: str | os.PathLike, *, device: torch.device | str | None = None):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
+    meta, tensors = _read(path)
+    class_name, skeleton = _parse_header(path, meta)
+    if device is not None:
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    try:
+        state = _unflatten(skeleton, tensors)
+    except ValueError as exc:
+        raise ValueError(f"{path} is damaged: {exc}") from None
+    if class_name == "dict":
+        return state
+    cls = _savable_class(class_name)
+    if cls is None:
+        raise ValueError(f"{path} holds an unknown class {class_name!r}")
+    try:
+        return cls._from_state(state)
+    except ValueError as exc:
+        raise ValueError(f"{path} holds a damaged {class_name}: {exc}") from None
+    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        # a safety net under the classes' own checks: a file is data, not a program
+        raise ValueError(
+            f"{path} is damaged: its {class_name} state is incomplete or malformed "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The safetensors metadata and tensors of ``path`` (on the CPU).
+
+    safetensors checks the container before it reads a tensor: the header length
+    against the file size, every tensor's dtype, shape and byte range against the
+    data that follows (so a header claiming a huge tensor is refused, not allocated).
+    """
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(f"{path} is not a readable safetensors file ({exc})") from None
+    return meta, tensors
+
+
+def _parse_header(path: Path, meta: dict) -> tuple[str, object]:
+    """The class name and state skeleton of harmonium's JSON header, checked."""
     try:
         header = json.loads(meta[_META_KEY])
         fmt, version, class_name, skeleton = (
@@ -186,29 +318,15 @@ def load(path: str | os.PathLike, *, device: torch.device | str | None = None):
             header["class"],
             header["state"],
         )
-    except (KeyError, TypeError, json.JSONDecodeError):
+    except (KeyError, TypeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
         raise ValueError(f"{path} is a safetensors file but not a harmonium model file") from None
     if fmt != "harmonium":
         raise ValueError(f"{path} is not a harmonium model file (format {fmt!r})")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
-            f"{path} has format version {version}; this harmonium reads up to "
+            f"{path} has format version {version!r}; this harmonium reads up to "
             f"{FORMAT_VERSION}: upgrade harmonium"
         )
-    if device is not None:
-        tensors = {k: v.to(device) for k, v in tensors.items()}
-    try:
-        state = _unflatten(skeleton, tensors)
-    except KeyError as exc:
-        raise ValueError(f"{path} is damaged: tensor {exc} is missing") from None
-    if class_name == "dict":
-        return state
-    cls = _savable_class(class_name) if isinstance(class_name, str) else None
-    if cls is None:
+    if not isinstance(class_name, str):
         raise ValueError(f"{path} holds an unknown class {class_name!r}")
-    try:
-        return cls._from_state(state)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"{path} is damaged: its {class_name} state is incomplete ({exc})"
-        ) from None
+    return class_name, skeleton

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int
-from harmonium.io import savable
+from harmonium.io import savable, state_tensor, state_value
 from harmonium.models import _boltzmann_bridges as _bridges
 from harmonium.models import _boltzmann_exact as _exact
 from harmonium.models import _boltzmann_gibbs as _gibbs
@@ -385,12 +385,16 @@ class BoltzmannMachine(nn.Module):
 
     @classmethod
     def _from_state(cls, state: dict) -> BoltzmannMachine:
-        w = state["weight"]
-        bm = cls(state["n_visible"], state["n_hidden"], state["units"], state["temperature"],
-                 connectivity=state["connectivity"], weight_std=0.0, dtype=w.dtype).to(w.device)
-        if w.shape != bm.weight.shape or state["bias"].shape != bm.bias.shape:
-            raise TypeError(f"weights of shape {tuple(w.shape)} do not fit {bm.n_units} units")
+        own = "BoltzmannMachine"
+        sizes = [state_value(state, key, int, owner=own) for key in ("n_visible", "n_hidden")]
+        n = sum(sizes)
+        w = state_tensor(state, "weight", (n, n), owner=own)  # bounds n by the file
+        bias = state_tensor(state, "bias", (n,), owner=own, dtype=w.dtype)
+        connectivity = state_tensor(state, "connectivity", (n, n), owner=own, dtype=torch.bool)
+        bm = cls(*sizes, state_value(state, "units", str, owner=own),
+                 state_value(state, "temperature", float, owner=own),
+                 connectivity=connectivity.cpu(), weight_std=0.0, dtype=w.dtype).to(w.device)
         with torch.no_grad():
             bm.weight.copy_(w)
-            bm.layer.params[0].copy_(state["bias"])
+            bm.layer.params[0].copy_(bias)
         return bm

@@ -33,7 +33,8 @@ from torch import nn
 from torch.nn.functional import one_hot
 
 from harmonium._numerics import as_batch, check_positive_int
-from harmonium.io import savable
+from harmonium.io import savable, state_value
+from harmonium.models._dbn_state import rbm_tensors, saved_classifier, saved_rbms
 from harmonium.models.rbm import RBM
 from harmonium.units import Bernoulli, Categorical, Gaussian
 from harmonium.units.joined import Joined
@@ -351,29 +352,21 @@ class DBN(nn.Module):
 
     @classmethod
     def _from_state(cls, state: dict) -> DBN:
-        dbn = cls(state["layer_sizes"], n_labels=state["n_labels"], visible=state["visible"],
-                  weight_std=0.0)
-        if len(state["rbms"]) != len(dbn.rbms):
-            raise TypeError(f"{len(state['rbms'])} RBMs stored for {len(dbn.rbms)} layers")
-        weight = state["rbms"][0]["weight"]  # already on the device load was asked for
-        dbn.to(device=weight.device, dtype=weight.dtype)
+        own = "DBN"
+        config = {"n_labels": state_value(state, "n_labels", int, owner=own),
+                  "visible": state_value(state, "visible", str, owner=own)}
+        sizes = state_value(state, "layer_sizes", list, owner=own)
+        with torch.device("meta"):  # shapes only: nothing is allocated before they check
+            dbn = cls(sizes, **config, weight_std=0.0)
+        saved = saved_rbms(state, dbn)
+        weight = saved[0]["weight"]  # already on the device load was asked for
+        dbn = cls(sizes, **config, weight_std=0.0).to(device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
-            for rbm, saved in zip(dbn.rbms, state["rbms"], strict=True):
-                for param, key in ((rbm.visible.params, "visible"),
-                                   (rbm.hidden.params, "hidden"), (rbm.weight, "weight")):
-                    if saved[key].shape != param.shape:
-                        raise TypeError(f"stored {key} of shape {tuple(saved[key].shape)} does "
-                                        f"not fit {tuple(param.shape)}")
-                    param.copy_(saved[key])
+            for rbm, tensors in zip(dbn.rbms, saved, strict=True):
+                for key, param in rbm_tensors(rbm).items():
+                    param.copy_(tensors[key])
         if "classifier" in state:
-            n_classes = state["classifier"][-1]["weight"].shape[0]
-            net = dbn.to_sequential(n_classes if not dbn.n_labels else None)
-            linears = [m for m in net if isinstance(m, nn.Linear)]
-            with torch.no_grad():
-                for lin, saved in zip(linears, state["classifier"], strict=True):
-                    lin.weight.copy_(saved["weight"])
-                    lin.bias.copy_(saved["bias"])
-            dbn.classifier = net
+            dbn.classifier = saved_classifier(state, dbn)
         return dbn
 
 

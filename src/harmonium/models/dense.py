@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int, check_spin, generator_device
-from harmonium.io import savable
+from harmonium.io import savable, state_tensor, state_value
 from harmonium.models.memory import AssociativeMemory, RecallResult, recall_sync, sign
 
 __all__ = ["INTERACTIONS", "DenseAssociativeMemory"]
@@ -325,10 +325,10 @@ class DenseAssociativeMemory(nn.Module, AssociativeMemory):
 
     @classmethod
     def _from_state(cls, state: dict) -> DenseAssociativeMemory:
-        p = state["patterns"]
-        mem = cls(state["n_units"], state["interaction"], state["degree"], dtype=p.dtype,
-                  device=p.device)
-        if p.ndim != 2 or p.shape[1] != mem.n_units:
-            raise TypeError(f"patterns of shape {tuple(p.shape)} do not fit {mem.n_units} units")
+        own = "DenseAssociativeMemory"
+        n = state_value(state, "n_units", int, owner=own)
+        p = state_tensor(state, "patterns", (None, n), owner=own)
+        mem = cls(n, state_value(state, "interaction", str, owner=own),
+                  state_value(state, "degree", int, owner=own), dtype=p.dtype, device=p.device)
         mem.patterns = p.clone()
         return mem

@@ -40,7 +40,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from harmonium._numerics import as_batch, check_positive_int, check_spin, generator_device
-from harmonium.io import savable
+from harmonium.io import savable, state_tensor, state_value
 from harmonium.models._hopfield_async import recall_async
 from harmonium.models._hopfield_rules import RULES, add_patterns
 from harmonium.models.memory import AssociativeMemory, RecallResult, recall_sync, sign
@@ -337,15 +337,20 @@ class HopfieldNetwork(nn.Module, AssociativeMemory):
 
     @classmethod
     def _from_state(cls, state: dict) -> HopfieldNetwork:
-        weight = state["weight"]
-        net = cls(state["n_units"], state["rule"], state["bias"], dtype=weight.dtype,
-                  device=weight.device)
-        if weight.shape != net.weight.shape or state["bias_vector"].shape != net.bias.shape:
-            raise TypeError(f"weights of shape {tuple(weight.shape)} do not fit "
-                            f"{net.n_units} units")
+        own = "HopfieldNetwork"
+        n = state_value(state, "n_units", int, owner=own)
+        use_bias = state_value(state, "bias", bool, owner=own)
+        weight = state_tensor(state, "weight", (n, n), owner=own)  # bounds n by the file
+        bias = state_tensor(state, "bias_vector", (n,), owner=own, dtype=weight.dtype)
+        net = cls(n, state_value(state, "rule", str, owner=own), use_bias,
+                  dtype=weight.dtype, device=weight.device)
+        n_stored = state_value(state, "n_stored", int, owner=own)
+        if n_stored < 0:
+            raise ValueError(f"the {own} state's 'n_stored' must be >= 0, got {n_stored}")
         net.weight.copy_(weight)
-        net.bias.copy_(state["bias_vector"])
-        if "projection_diagonal" in state:
-            net._diag.copy_(state["projection_diagonal"])
-        net.n_stored = int(state["n_stored"])
+        net.bias.copy_(bias)
+        if net.rule == "pseudoinverse":
+            net._diag.copy_(state_tensor(state, "projection_diagonal", (n + use_bias,),
+                                         owner=own, dtype=weight.dtype))
+        net.n_stored = n_stored
         return net

@@ -36,7 +36,7 @@ import torch
 from torch.nn.functional import normalize as _unit_rows
 
 from harmonium._numerics import as_batch, check_positive_int
-from harmonium.io import savable
+from harmonium.io import savable, state_tensor, state_value
 from harmonium.models._modern_core import check_beta, energy, iterate, recall, update
 from harmonium.models.memory import AssociativeMemory, RecallResult
 
@@ -306,9 +306,12 @@ class ModernHopfield(AssociativeMemory):
 
     @classmethod
     def _from_state(cls, state: dict) -> ModernHopfield:
-        model = cls(beta=state["beta"], similarity=state["similarity"],
-                    normalize=state["normalize"])
-        model.patterns_ = state["patterns"]
+        own = "ModernHopfield"
+        model = cls(beta=state_value(state, "beta", float, owner=own),
+                    similarity=state_value(state, "similarity", str, owner=own),
+                    normalize=state_value(state, "normalize", bool, owner=own))
+        if state_value(state, "patterns", (torch.Tensor, type(None)), owner=own) is not None:
+            model.patterns_ = state_tensor(state, "patterns", (None, None), owner=own)
         return model
 
 

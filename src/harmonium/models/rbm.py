@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from harmonium._numerics import as_batch, check_positive_int, generator_device
-from harmonium.io import savable
+from harmonium.io import savable, state_tensor, state_value
 from harmonium.units import Units
 
 __all__ = ["RBM"]
@@ -259,11 +259,14 @@ class RBM(nn.Module):
         layers = []
         for name in ("visible", "hidden"):
             try:
-                layers.append(Units.layer_from_state(state[name]))
+                layers.append(Units.layer_from_state(state_value(state, name, dict,
+                                                                 owner="RBM")))
             except ValueError as exc:
                 raise ValueError(f"the {name} layer: {exc}") from None
-        weight = state["weight"]
-        expected = (*layers[0].shape, *layers[1].shape)
-        if not isinstance(weight, torch.Tensor) or tuple(weight.shape) != expected:
-            raise ValueError(f"the weight must be a tensor of shape {expected}")
+        dtype = layers[0].params.dtype
+        if layers[1].params.dtype != dtype:
+            raise ValueError(f"the RBM's layers must share one dtype, got {dtype} and "
+                             f"{layers[1].params.dtype}")
+        weight = state_tensor(state, "weight", (*layers[0].shape, *layers[1].shape),
+                              owner="RBM", dtype=dtype)
         return cls._assemble(*layers, weight, requires_grad=True)

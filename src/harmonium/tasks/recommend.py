@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
-from harmonium.io import savable
+from harmonium.io import savable, state_value
 from harmonium.models.rating_init import add_units, init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases, expected_ratings
 from harmonium.models.rbm import RBM
@@ -23,6 +23,7 @@ from harmonium.ratings.ids import as_ids
 from harmonium.ratings.metrics import rating_metrics
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
+from harmonium.tasks._recommend_state import saved_levels, saved_table
 from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
@@ -349,12 +350,19 @@ class RBMRecommender:
 
     @classmethod
     def _from_state(cls, state: dict) -> RBMRecommender:
-        rbm = RBM._from_state(state["rbm"])
-        obj = cls(**state["config"], dtype=rbm.weight.dtype, device=rbm.weight.device)
-        obj.levels_ = np.asarray(state["levels"], dtype=np.float64)
-        obj._set_data(RatingTable.from_state(state))
+        own = "RBMRecommender"
+        rbm = RBM._from_state(state_value(state, "rbm", dict, owner=own))
+        config = state_value(state, "config", dict, owner=own)
+        if not set(config) <= set(_CONFIG) or len(rbm.visible.shape) != 2:
+            raise ValueError(f"the {own} state needs a config with keys among {_CONFIG} "
+                             "and an RBM with (units, levels) visible units")
+        obj = cls(**config, dtype=rbm.weight.dtype, device=rbm.weight.device)
+        n_units, n_levels = rbm.visible.shape
+        obj.levels_ = saved_levels(state, n_levels)
+        obj._set_data(saved_table(state, n_levels, n_units, obj.orientation))
         obj.rbm_ = rbm
-        obj.history_ = list(state.get("history", []))
+        obj.history_ = list(state_value(state, "history", list, owner=own)
+                            if "history" in state else [])
         return obj
 
     def __repr__(self) -> str:

@@ -86,13 +86,22 @@ class Units(nn.Module):
 
     @classmethod
     def layer_from_state(cls, state: dict) -> Units:
-        """Rebuild a layer of its registered type from :meth:`to_state`'s dict."""
-        if not isinstance(state, dict):
-            raise ValueError(f"a unit layer state must be a dict, got {type(state).__name__}")
-        kind = unit_type(state.get("type"))
-        params = state.get("params")
-        if not isinstance(params, torch.Tensor) or params.dim() < 2:
-            raise ValueError(f"the {kind.__name__} layer's params must be a tensor of 2+ axes")
+        """Rebuild a layer of its registered type from :meth:`to_state`'s dict.
+
+        Raises
+        ------
+        ValueError
+            If the type is unknown or ``params`` is not a finite floating tensor of
+            shape ``(n_params, n_units, ...)``.
+        """
+        from harmonium.io import state_tensor, state_value  # io sits above units
+
+        kind = unit_type(state_value(state, "type", str, owner="unit layer"))
+        params = state_tensor(state, "params", owner=f"{kind.__name__} layer")
+        if params.dim() < 2 or 0 in params.shape:  # the type checks n_params
+            raise ValueError(
+                f"the {kind.__name__} layer's params must be a tensor of shape "
+                f"(n_params, n_units, ...) with n_units >= 1, got {tuple(params.shape)}")
         return kind._from_state(state)
 
     @classmethod

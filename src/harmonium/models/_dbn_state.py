@@ -1,0 +1,57 @@
+"""Loading a DBN's tensors: each checked against the shape the DBN's config implies."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harmonium.io import state_tensor, state_value
+
+__all__ = ["rbm_tensors", "saved_classifier", "saved_rbms"]
+
+
+def rbm_tensors(rbm) -> dict[str, torch.Tensor]:
+    """The tensors of one RBM of a DBN as its file stores them."""
+    return {"visible": rbm.visible.params, "hidden": rbm.hidden.params, "weight": rbm.weight}
+
+
+def saved_rbms(state: dict, dbn) -> list[dict[str, torch.Tensor]]:
+    """The stored RBM tensors, checked against the shapes of ``dbn``'s RBMs (any device)."""
+    saved = state_value(state, "rbms", list, owner="DBN")
+    if len(saved) != len(dbn.rbms):
+        raise ValueError(f"the DBN state holds {len(saved)} RBMs for {len(dbn.rbms)} layers")
+    dtype = None
+    out = []
+    for i, (rbm, entry) in enumerate(zip(dbn.rbms, saved, strict=True)):
+        tensors = {}
+        for key, param in rbm_tensors(rbm).items():
+            tensors[key] = state_tensor(entry, key, tuple(param.shape), owner=f"DBN RBM {i}",
+                                        dtype=dtype)
+            dtype = tensors[key].dtype
+        out.append(tensors)
+    return out
+
+
+def saved_classifier(state: dict, dbn) -> nn.Sequential:
+    """The fine-tuned network stored with ``dbn``, its shapes checked before copying."""
+    saved = state_value(state, "classifier", list, owner="DBN")
+    if not saved:
+        raise ValueError("the DBN state's 'classifier' is an empty list")
+    dtype = dbn.rbms[0].weight.dtype
+    n_classes = state_tensor(saved[-1], "weight", (None, None), owner="DBN classifier",
+                             dtype=dtype).shape[0]
+    if n_classes < 1 or (dbn.n_labels and n_classes != dbn.n_labels):
+        raise ValueError(f"the DBN classifier has {n_classes} outputs for "
+                         f"{dbn.n_labels or 'at least 1'} classes")
+    net = dbn.to_sequential(n_classes if not dbn.n_labels else None)
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    if len(saved) != len(linears):
+        raise ValueError(f"the DBN classifier holds {len(saved)} layers, expected "
+                         f"{len(linears)}")
+    with torch.no_grad():
+        for i, (lin, entry) in enumerate(zip(linears, saved, strict=True)):
+            for key in ("weight", "bias"):
+                param = getattr(lin, key)
+                param.copy_(state_tensor(entry, key, tuple(param.shape),
+                                         owner=f"DBN classifier layer {i}", dtype=dtype))
+    return net

@@ -1,0 +1,68 @@
+"""Loading an RBMRecommender's rating table: ids, levels and indices checked first."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from harmonium.io import state_value
+from harmonium.ratings.ids import IdMap, narrow
+from harmonium.ratings.table import RatingTable
+
+__all__ = ["saved_levels", "saved_table"]
+
+_OWNER = "RBMRecommender"
+_INT64_MAX = 2**63 - 1
+
+
+def saved_levels(state: dict, n_levels: int) -> np.ndarray:
+    """The rating value of each of the ``n_levels`` levels, finite numbers, shape (k,)."""
+    levels = state_value(state, "levels", list, owner=_OWNER)
+    if len(levels) != n_levels or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in levels):
+        raise ValueError(f"the {_OWNER} state's 'levels' must be {n_levels} finite numbers "
+                         f"(one per softmax state), got {str(levels)[:60]}")
+    return np.asarray(levels, dtype=np.float64)
+
+
+def _saved_ids(state: dict, key: str) -> IdMap:
+    ids = state_value(state, key, list, owner=_OWNER)
+    for v in ids:
+        ok = isinstance(v, str) or (isinstance(v, int) and abs(v) <= _INT64_MAX) or (
+            isinstance(v, float) and math.isfinite(v))
+        if not ok:
+            raise ValueError(f"the {_OWNER} state's {key!r} holds an id {str(v)[:40]} that is "
+                             "not a str, a 64-bit int or a finite float")
+    if not ids or len(set(ids)) != len(ids):
+        raise ValueError(f"the {_OWNER} state's {key!r} must be distinct ids, at least one")
+    return IdMap(narrow(ids))
+
+
+def _saved_index(ratings: dict, key: str, n: int, m: int | None) -> np.ndarray:
+    index = state_value(ratings, key, torch.Tensor, owner=f"{_OWNER} ratings")
+    if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool \
+            or index.dim() != 1 or (m is not None and len(index) != m) or len(index) == 0:
+        raise ValueError(f"the {_OWNER} ratings' {key!r} must be a non-empty 1-d integer "
+                         f"tensor{'' if m is None else f' of length {m}'}, got "
+                         f"{index.dtype} of shape {tuple(index.shape)}")
+    index = index.cpu().numpy().astype(np.int64)
+    if index.min() < 0 or index.max() >= n:
+        raise ValueError(f"the {_OWNER} ratings' {key!r} must lie in [0, {n})")
+    return index
+
+
+def saved_table(state: dict, n_levels: int, n_units: int, orientation: str) -> RatingTable:
+    """The training ratings, each index in range, matching the RBM's ``n_units``."""
+    users, items = _saved_ids(state, "users"), _saved_ids(state, "items")
+    expected = len(items) if orientation == "user" else len(users)
+    if expected != n_units:
+        raise ValueError(f"the {_OWNER}'s RBM has {n_units} visible units for {expected} "
+                         f"{'items' if orientation == 'user' else 'users'}")
+    ratings = state_value(state, "ratings", dict, owner=_OWNER)
+    u = _saved_index(ratings, "user", len(users), None)
+    i = _saved_index(ratings, "item", len(items), len(u))
+    level = _saved_index(ratings, "level", n_levels, len(u))
+    return RatingTable(users, items, u, i, level)
