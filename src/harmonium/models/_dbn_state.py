@@ -7,7 +7,26 @@ from torch import nn
 
 from harmonium.io import state_tensor, state_value
 
-__all__ = ["rbm_tensors", "saved_classifier", "saved_rbms"]
+__all__ = ["check_weight_shapes", "rbm_tensors", "saved_classifier", "saved_rbms"]
+
+
+def check_weight_shapes(state: dict, sizes: list, n_labels: int) -> torch.Tensor:
+    """Check the stored weights against ``layer_sizes`` before a DBN of them is built.
+
+    The weights are the bulk of a DBN, so a config whose sizes the file's tensors do not
+    pay for is refused before anything is allocated. Returns the first weight.
+    """
+    saved = state_value(state, "rbms", list, owner="DBN")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes) or (
+            len(saved) != len(sizes) - 1 or not saved):
+        raise ValueError(f"the DBN state's 'layer_sizes' must be integers, one more than its "
+                         f"{len(saved)} RBMs, got {str(sizes)[:60]}")
+    weights = []
+    for i, entry in enumerate(saved):
+        rows = sizes[i] + (n_labels if n_labels and i == len(saved) - 1 else 0)
+        weights.append(state_tensor(entry, "weight", (rows, sizes[i + 1]),
+                                    owner=f"DBN RBM {i}"))
+    return weights[0]
 
 
 def rbm_tensors(rbm) -> dict[str, torch.Tensor]:

@@ -34,7 +34,12 @@ from torch.nn.functional import one_hot
 
 from harmonium._numerics import as_batch, check_positive_int
 from harmonium.io import savable, state_value
-from harmonium.models._dbn_state import rbm_tensors, saved_classifier, saved_rbms
+from harmonium.models._dbn_state import (
+    check_weight_shapes,
+    rbm_tensors,
+    saved_classifier,
+    saved_rbms,
+)
 from harmonium.models.rbm import RBM
 from harmonium.units import Bernoulli, Categorical, Gaussian
 from harmonium.units.joined import Joined
@@ -356,11 +361,9 @@ class DBN(nn.Module):
         config = {"n_labels": state_value(state, "n_labels", int, owner=own),
                   "visible": state_value(state, "visible", str, owner=own)}
         sizes = state_value(state, "layer_sizes", list, owner=own)
-        with torch.device("meta"):  # shapes only: nothing is allocated before they check
-            dbn = cls(sizes, **config, weight_std=0.0)
-        saved = saved_rbms(state, dbn)
-        weight = saved[0]["weight"]  # already on the device load was asked for
+        weight = check_weight_shapes(state, sizes, config["n_labels"])  # before allocating
         dbn = cls(sizes, **config, weight_std=0.0).to(device=weight.device, dtype=weight.dtype)
+        saved = saved_rbms(state, dbn)
         with torch.no_grad():
             for rbm, tensors in zip(dbn.rbms, saved, strict=True):
                 for key, param in rbm_tensors(rbm).items():
