@@ -95,3 +95,40 @@ def test_nan_and_wrong_width_raise():
         rbm.transform(X)
     with pytest.raises(ValueError, match="features"):
         rbm.transform(_digits(5)[:, :10])
+
+
+def test_float32_and_float64_fits_agree_and_keep_the_input_dtype():
+    X = _digits(60)
+    fits = [BernoulliRBM(n_components=8, batch_size=5, n_iter=2, random_state=3)
+            .fit(X.astype(dt)) for dt in (np.float64, np.float32)]
+    assert fits[1].components_.dtype == np.float32
+    assert fits[1].transform(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(fits[0].components_, fits[1].components_, rtol=1e-6)
+    np.testing.assert_array_equal(fits[0].h_samples_, fits[1].h_samples_)
+
+
+def test_compute_dtype_input_trains_in_float32():
+    X = _digits(40).astype(np.float32)
+    rbm = BernoulliRBM(n_components=8, n_iter=1, random_state=0, compute_dtype="input").fit(X)
+    assert rbm.rbm_.weight.dtype == torch.float32 and rbm.transform(X).dtype == np.float32
+    with pytest.raises(ValueError, match="compute_dtype"):
+        BernoulliRBM(compute_dtype="float16").fit(X)
+
+
+def test_h_samples_are_the_persistent_chains_hidden_states():
+    X = _digits(40)
+    rbm = BernoulliRBM(n_components=8, batch_size=7, n_iter=1, random_state=0).fit(X)
+    assert rbm.h_samples_.shape == (7, 8)
+    assert set(np.unique(rbm.h_samples_)) <= {0.0, 1.0}
+    rbm.set_params(method="cd").fit(X)
+    assert not hasattr(rbm, "h_samples_")  # CD keeps no chains
+
+
+def test_verbose_prints_a_line_per_iteration(capsys):
+    X = _digits(30)
+    BernoulliRBM(n_components=4, n_iter=2, verbose=1, random_state=0).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("[BernoulliRBM] Iteration 2, pseudo-")
+    GaussianBernoulliRBM(n_components=4, n_iter=1, verbose=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert out.startswith("[GaussianBernoulliRBM] Iteration 1, reconstruction error = ")
