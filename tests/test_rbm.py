@@ -167,3 +167,66 @@ def test_log_partition_exact_refuses_large_layers():
 def test_rbm_rejects_non_unit_layers():
     with pytest.raises(TypeError, match="unit layer"):
         RBM(5, Bernoulli(3))
+
+
+def _gaussian_gaussian(nv, nh, weight, precision_v=1.0, precision_h=1.0):
+    rbm = RBM(Gaussian(nv), Gaussian(nh))
+    with torch.no_grad():
+        rbm.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+        rbm.visible.params[1].fill_(precision_v)
+        rbm.hidden.params[1].fill_(precision_h)
+    return rbm
+
+
+def test_improper_gaussian_gaussian_rbm_refuses_to_sample():
+    rbm = _gaussian_gaussian(2, 2, 3.0 * torch.eye(2))
+    # what sampling it would give: the chain's mean grows 9-fold per sweep
+    v, g = torch.zeros(4, 2), torch.Generator().manual_seed(0)
+    for _ in range(100):
+        v = rbm.sample_v_from_h(rbm.sample_h_from_v(v, generator=g), generator=g)
+    assert not torch.isfinite(v).all()
+    with pytest.raises(ValueError, match=r"improper.*Shrink the weights"):
+        harmonium.generate(rbm, 4, 10, generator=g)
+    with pytest.raises(ValueError, match="improper"):
+        rbm.gibbs(torch.zeros(4, 2), 5, generator=g)
+    with torch.no_grad():
+        rbm.hidden.params[1].fill_(-1.0)  # e.g. a hand-edited file
+    with pytest.raises(ValueError, match="precision is -1 <= 0"):
+        rbm.check_proper()
+
+
+def test_proper_gaussian_gaussian_rbm_samples_finite_values():
+    rbm = _gaussian_gaussian(3, 2, 0.5 * torch.ones(3, 2), precision_v=2.0)
+    out = harmonium.generate(rbm, 50, 100, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(("nv", "nh"), [(5, 3), (3, 5)])
+def test_check_proper_agrees_with_the_joint_precision_matrix(nv, nh):
+    g = torch.Generator().manual_seed(1)
+    for trial in range(40):
+        w = torch.randn(nv, nh, generator=g) * (0.05 + 0.015 * trial)  # about half proper
+        gv, gh = torch.rand(nv, generator=g) + 0.5, torch.rand(nh, generator=g) + 0.5
+        rbm = _gaussian_gaussian(nv, nh, w)
+        with torch.no_grad():
+            rbm.visible.params[1].copy_(gv)
+            rbm.hidden.params[1].copy_(gh)
+        joint = torch.cat([torch.cat([torch.diag(gv), -w], 1),
+                           torch.cat([-w.T, torch.diag(gh)], 1)]).double()
+        smallest = torch.linalg.eigvalsh(joint).min().item()
+        if abs(smallest) < 1e-4:
+            continue  # too close to the boundary for float32
+        if smallest > 0:
+            rbm.check_proper()
+        else:
+            with pytest.raises(ValueError, match="improper"):
+                rbm.check_proper()
+
+
+def test_a_bounded_layer_makes_any_coupling_proper():
+    rbm = RBM(Gaussian(3), Bernoulli(2))
+    with torch.no_grad():
+        rbm.weight.fill_(100.0)
+    rbm.check_proper()
+    out = harmonium.generate(rbm, 5, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()

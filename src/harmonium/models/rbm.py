@@ -23,6 +23,18 @@ from harmonium.units import Units
 __all__ = ["RBM"]
 
 
+def _quadratic_precision(layer: Units) -> torch.Tensor | None:
+    """Flat precisions of a layer of unbounded real units with energy ``gamma x^2 / 2 - ...``.
+
+    ``None`` for layers whose states or means are bounded (Bernoulli, Spin,
+    Categorical) or that have no ``precision`` parameter: with such a layer on one
+    side, every coupling gives a proper joint distribution.
+    """
+    if layer.mean_bounds is not None or "precision" not in layer.param_names:
+        return None
+    return layer.params[layer.param_names.index("precision")].detach().flatten()
+
+
 def _unflatten(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """``(batch, prod(shape)) -> (batch, *shape)``; no view call for one-axis layers."""
     return x if len(shape) == 1 else x.view(x.shape[0], *shape)
@@ -170,11 +182,52 @@ class RBM(nn.Module):
         torch.Tensor, shape (batch, *visible.shape)
         """
         steps = check_positive_int(steps, "steps")
+        self.check_proper()
         for _ in range(steps):
             v = self.sample_v_from_h(
                 self.sample_h_from_v(v, generator=generator), generator=generator
             )
         return v
+
+    @torch.no_grad()
+    def check_proper(self) -> None:
+        """Raise ``ValueError`` unless ``exp(-E(v, h))`` can be normalised (and sampled).
+
+        Always true when one layer is bounded. With unbounded quadratic units on both
+        sides (Gaussian-Gaussian), the joint is a Gaussian with precision matrix
+        ``[[diag(gamma_v), -W], [-W', diag(gamma_h)]]``; it is proper iff that matrix is
+        positive definite, i.e. iff the precisions are positive and the Schur
+        complement ``diag(gamma_h) - W' diag(gamma_v)^-1 W`` (or its twin on the
+        visible side, whichever is smaller) is positive definite. Otherwise Gibbs
+        chains grow without bound and end in infinities and NaN.
+
+        Raises
+        ------
+        ValueError
+            Naming the smallest eigenvalue and the remedy.
+        """
+        gv, gh = _quadratic_precision(self.visible), _quadratic_precision(self.hidden)
+        if gv is None or gh is None:
+            return
+        w = self._w2d().detach()
+        if bool((gv <= 0).any() or (gh <= 0).any()):
+            reason = f"a precision is {min(gv.min().item(), gh.min().item()):.4g} <= 0"
+        else:
+            if gh.numel() > gv.numel():  # the complement on the smaller side
+                gv, gh, w = gh, gv, w.T
+            schur = torch.diag(gh) - w.T @ (w / gv[:, None])
+            if torch.linalg.cholesky_ex(schur).info == 0:
+                return
+            reason = (f"the couplings are too strong for the precisions (the Schur "
+                      f"complement's smallest eigenvalue is "
+                      f"{torch.linalg.eigvalsh(schur).min().item():.4g})")
+        raise ValueError(
+            "this RBM's joint distribution is improper, so it cannot be sampled (Gibbs "
+            "chains would run off to infinity): with unbounded real units on both layers "
+            "[[diag(gamma_v), -W], [-W', diag(gamma_h)]] must be positive definite, but "
+            f"{reason}. Shrink the weights (weight decay, a smaller learning rate) or "
+            "raise the precisions."
+        )
 
     # ----- derived models -------------------------------------------------------------
     def scaled(self, beta: float) -> RBM:

@@ -46,6 +46,13 @@ def generate(
     -------
     torch.Tensor, shape (n, *visible.shape)
 
+    Raises
+    ------
+    ValueError
+        If the model's joint distribution is improper (Gaussian units on both layers
+        with couplings too strong for their precisions; see
+        :meth:`harmonium.RBM.check_proper`), instead of returning infinities or NaN.
+
     Examples
     --------
     >>> import torch, harmonium
@@ -55,6 +62,7 @@ def generate(
     torch.Size([4, 6])
     """
     steps = check_positive_int(steps, "steps")
+    rbm.check_proper()
     if init is None:
         v = _bias_only_sample(rbm, check_positive_int(n, "n"), generator)
     else:
