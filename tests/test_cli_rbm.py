@@ -106,3 +106,25 @@ def test_one_loader_reads_every_data_name(tmp_path):
     array = load_data(str(tmp_path / "x.npy"))
     assert array.labels is None and array.samples.shape == (5, 784)
     np.testing.assert_array_equal(load_rows(str(path)), images.reshape(5, -1) / 255.0)
+
+
+_NO_CUDA = "cuda:999" if torch.cuda.is_available() else "cuda"
+
+
+@pytest.mark.parametrize("action", ["train", "sample", "inpaint", "evaluate"])
+@pytest.mark.parametrize(("device", "message"), [
+    ("foo", "unknown device 'foo'"),
+    (_NO_CUDA, "CUDA" if not torch.cuda.is_available() else "only"),
+])
+def test_unusable_device_is_a_one_line_error(model, tmp_path, capsys, action, device, message):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 64), dtype=np.float32))
+    out = str(tmp_path / "out.npy")
+    argv = {"train": ["train", str(x), "-o", out, "--epochs", "1", "-q"],
+            "sample": ["sample", str(model), "-o", out, "--steps", "1"],
+            "inpaint": ["inpaint", str(model), str(x), "-o", out, "--steps", "1"],
+            "evaluate": ["evaluate", str(model), str(x)]}[action]
+    assert main(["rbm", *argv, "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out.npy").exists()

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from harmonium import __version__
+from harmonium.cli._options import check_device
 
 # command modules, in the order they appear in --help
 _COMMANDS = ["demo", "hopfield", "memory", "rbm", "dbn", "recommend"]
@@ -21,9 +22,33 @@ _COMMANDS = ["demo", "hopfield", "memory", "rbm", "dbn", "recommend"]
 EXIT_USAGE = 2
 
 
+def one_line(message: str) -> str:
+    """``harmonium: error: message`` on one line, printable whatever the path encoding.
+
+    Undecodable bytes of file names (``surrogateescape``) are shown as ``\\xff``.
+    """
+    text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return f"harmonium: error: {text}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (``see ... --help`` for the usage)."""
+
+    def error(self, message: str):
+        print(one_line(f"{message} (see '{self.prog} --help')"), file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    ) or type(exc).__name__ == "OutOfMemoryError"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command group registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harmonium",
         description="Hopfield networks and Boltzmann machines: train, sample, recall, evaluate.",
     )
@@ -45,9 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "device", None) is not None:
+            args.device = check_device(args.device)
         args.func(args)
     except (ValueError, TypeError, OSError) as exc:
-        print(f"harmonium: error: {exc}", file=sys.stderr)
+        print(one_line(str(exc) or type(exc).__name__), file=sys.stderr)
+        return EXIT_USAGE
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        print(one_line(f"out of memory ({str(exc).splitlines()[-1][:200]}): use smaller "
+                       "sizes"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("harmonium: interrupted", file=sys.stderr)
