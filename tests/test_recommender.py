@@ -299,6 +299,32 @@ def test_partial_fit_adds_users_items_and_rerates(small_model):
     assert np.isfinite(rec.predict(["dora"], ["y"])).all()
 
 
+def test_partial_fit_trains_towards_the_new_ratings(monkeypatch):
+    """partial_fit must train, not only record the ratings: parameters of existing units
+    change and the predictions of the new ratings move towards them further than the
+    updated data alone (the same call with training switched off) moves them."""
+    import copy
+
+    import harmonium.tasks.recommend as recommend
+
+    rec = RBMRecommender(4, epochs=2, batch_size=2)
+    rec.fit(*TRIPLES, generator=torch.Generator().manual_seed(0), progress=False)
+    new = (["dora", "ann"], ["w", "x"], [3, 3])
+    before = {k: p.detach().clone() for k, p in rec.rbm_.state_dict().items()}
+    untrained = copy.deepcopy(rec)
+    with monkeypatch.context() as m:  # the same update with training switched off
+        m.setattr(recommend, "train_recommender", lambda *args, **kwargs: None)
+        untrained.partial_fit(*new, epochs=5, generator=torch.Generator().manual_seed(1))
+    rec.partial_fit(*new, epochs=5, generator=torch.Generator().manual_seed(1))
+    after = rec.rbm_.state_dict()
+    assert not torch.equal(after["weight"][:3], before["weight"])  # existing units learnt
+    assert not torch.equal(after["hidden.params"], before["hidden.params"])
+    target = np.array(new[2], dtype=float)
+    moved = np.abs(rec.predict(new[0], new[1]) - target)
+    unmoved = np.abs(untrained.predict(new[0], new[1]) - target)
+    assert (moved < unmoved - 0.1).all(), (moved, unmoved)
+
+
 # ----- saving ---------------------------------------------------------------------------
 @pytest.mark.parametrize("orientation", ["user", "item"])
 def test_save_load_round_trip_keeps_ids(tmp_path, orientation):
