@@ -111,3 +111,22 @@ def test_demo_end_to_end(tmp_path, capsys):
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64" in html and "pseudo-inverse" in html
     assert len(list(tmp_path.glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize(("alphas", "expected"), [
+    (["2"], "fewer than 50% of patterns recalled already at the smallest load, alpha = 2.000"),
+    (["0.02"], "at least 50% of patterns recalled at every load up to the largest, alpha = 0.020"),
+])
+def test_capacity_without_a_crossing_says_so(tmp_path, capsys, alphas, expected):
+    assert main(["hopfield", "capacity", "--units", "50", "--alphas", *alphas, "--trials", "1",
+                 "--no-progress", "-o", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert expected in out and "nan" not in out
+
+
+def test_capacity_refuses_loads_beyond_gardners_bound(tmp_path, capsys):
+    assert main(["hopfield", "capacity", "--units", "20", "--alphas", "0.1", "2.5",
+                 "--no-progress", "-o", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harmonium: error:") and "(0, 2]" in err and err.count("\n") == 1
+    assert not (tmp_path / "c.png").exists()

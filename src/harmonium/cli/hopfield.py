@@ -141,5 +141,17 @@ def _capacity(args) -> None:
         import json
 
         Path(args.json).write_text(json.dumps(curve.to_dict(), indent=1))
-    print(f"{args.rule}, d={args.units}: 50% of patterns recalled up to alpha = "
-          f"{curve.crossing():.3f}; wrote {args.output}")
+    print(f"{args.rule}, d={args.units}: {capacity_summary(curve)}; wrote {args.output}")
+
+
+def capacity_summary(curve) -> str:
+    """Where recall falls below 50%, in words, also when it does so outside the loads."""
+    crossing = curve.crossing()
+    if not math.isnan(crossing):
+        return f"50% of patterns recalled up to alpha = {crossing:.3f}"
+    first, last = curve.alphas[0], curve.alphas[-1]
+    if curve.recall_fraction[0] < 0.5:
+        return (f"fewer than 50% of patterns recalled already at the smallest load, alpha = "
+                f"{first:.3f} ({curve.recall_fraction[0]:.0%})")
+    return (f"at least 50% of patterns recalled at every load up to the largest, alpha = "
+            f"{last:.3f} ({curve.recall_fraction[-1]:.0%})")

@@ -17,7 +17,10 @@ from tqdm.auto import tqdm
 from harmonium._numerics import as_batch, check_positive_int, check_spin, generator_device
 from harmonium.models.hopfield import RULES, HopfieldNetwork, random_patterns
 
-__all__ = ["CapacityCurve", "add_noise", "capacity_curve"]
+__all__ = ["MAX_ALPHA", "CapacityCurve", "add_noise", "capacity_curve"]
+
+# Gardner's bound (1988): no storage rule makes more than 2 d random patterns fixed points
+MAX_ALPHA = 2.0
 
 
 def _check_fraction(value, name: str) -> float:
@@ -149,7 +152,8 @@ def capacity_curve(
     n_units : int
         Number of units d.
     alphas : sequence of float, optional
-        Loads (default 0.02, 0.04, ..., 0.30).
+        Loads in (0, ``MAX_ALPHA``] (default 0.02, 0.04, ..., 0.30); beyond 2 no rule
+        stores the patterns (Gardner 1988).
     rule : {"hebbian", "storkey", "pseudoinverse"}
     bias : bool
         Learn a bias (default False: the textbook network the theory describes).
@@ -175,8 +179,9 @@ def capacity_curve(
     flip_fraction = _check_fraction(flip_fraction, "flip_fraction")
     overlap_threshold = _check_fraction(overlap_threshold, "overlap_threshold")
     alphas = np.arange(1, 16) * 0.02 if alphas is None else np.asarray(alphas, dtype=float)
-    if alphas.ndim != 1 or alphas.size == 0 or not np.all((alphas > 0) & np.isfinite(alphas)):
-        raise ValueError(f"alphas must be a non-empty list of positive loads, got {alphas}")
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all((alphas > 0) & (alphas <= MAX_ALPHA)):
+        raise ValueError(f"alphas must be a non-empty list of loads in (0, {MAX_ALPHA:g}] (no "
+                         f"rule stores more than {MAX_ALPHA:g} d random patterns), got {alphas}")
     counts = np.maximum(1, np.round(np.sort(alphas) * d)).astype(int)
     fixed = np.zeros((len(counts), n_trials))
     recalled = np.zeros((len(counts), n_trials))
