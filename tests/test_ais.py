@@ -305,3 +305,94 @@ def test_annealing_path_keeps_a_gaussian_hidden_layer_proper():
     expected = (rbm.visible.cgf(torch.zeros(1, 4, dtype=torch.float64))
                 + 3 * 0.5 * math.log(2 * math.pi / 2.0)).item()
     assert log_partition_exact(start).item() == pytest.approx(expected)
+
+
+# ----- a base fitted to data, for every pair of unit types with an exact log Z ----------
+VISIBLE = {
+    "bernoulli": lambda: Bernoulli(4),
+    "spin": lambda: Spin(4),
+    "gaussian": lambda: Gaussian(3),
+    "categorical": lambda: Categorical(2, 3),
+}
+HIDDEN = {
+    "bernoulli": lambda: Bernoulli(3),
+    "spin": lambda: Spin(3),
+    "gaussian": lambda: Gaussian(3),
+    "categorical": lambda: Categorical(2, 3),  # 3 states: log Z_0 is not n log 2
+}
+PAIRS = [(v, h) for v in VISIBLE for h in HIDDEN if "gaussian" not in (v, h) or v != h]
+
+
+def _pair_rbm(visible, hidden, seed=0):
+    rbm = _rbm(VISIBLE[visible](), HIDDEN[hidden](), seed=seed, scale=0.6)
+    if hidden == "gaussian":
+        with torch.no_grad():  # precisions away from 1, so log Z_0 depends on them
+            rbm.hidden.params[1] = 1.5 + torch.rand(3, generator=torch.Generator().manual_seed(9))
+    return rbm
+
+
+@torch.no_grad()
+def _base_data(rbm, n=400, seed=12):
+    """Visible states far from the model's own visible biases: shifted random fields,
+    so the fitted base differs from the model and the base-versus-model energy term
+    of every AIS weight is far from zero."""
+    g = torch.Generator().manual_seed(seed)
+    shift = 2 * torch.randn(*rbm.visible.shape, generator=g, dtype=torch.float64)
+    inputs = shift + torch.randn(n, *rbm.visible.shape, generator=g, dtype=torch.float64)
+    return rbm.visible.sample_from_inputs(inputs, generator=g)
+
+
+@pytest.mark.parametrize(("visible", "hidden"), PAIRS)
+def test_ais_with_a_fitted_base_is_unbiased_for_z_for_every_pair_of_unit_types(visible, hidden):
+    rbm = _pair_rbm(visible, hidden)
+    exact = log_partition_exact(rbm).item()
+    data = _base_data(rbm)
+    base = base_rate(rbm, data)
+    assert (base.params - rbm.visible.params).abs().max() > 0.5  # the term is not zero
+    res = ais(rbm, 3000, betas=torch.linspace(0, 1, 9), base=data,
+              generator=torch.Generator().manual_seed(13), progress=False)
+    # log Z_0 of the base: the fitted visible layer plus free hidden units, by enumeration
+    start = rbm.annealed_from(base, 0.0)
+    assert res.log_z_base == pytest.approx(log_partition_exact(start).item(), abs=1e-9)
+    # Z_0 * mean(w) is unbiased for Z: the ratio is 1 within Monte-Carlo error
+    assert abs(math.exp(res.log_z - exact) - 1) < 5 * res.log_z_std_err
+    assert 0.003 < res.log_z_std_err < 0.2  # few betas: the comparison has teeth
+
+
+# ----- the reported standard error against the spread across seeds ---------------------
+def _sd_ratio_bounds(n_runs, alpha=1e-4):
+    """Two-sided (1 - alpha) interval of s / sigma for the sample standard deviation s
+    of ``n_runs`` normal draws: (n - 1) s^2 / sigma^2 follows chi-square(n - 1)."""
+    from scipy.stats import chi2
+
+    dof = n_runs - 1
+    return (math.sqrt(chi2.ppf(alpha / 2, dof) / dof),
+            math.sqrt(chi2.ppf(1 - alpha / 2, dof) / dof))
+
+
+@pytest.mark.parametrize(("visible", "hidden", "n_runs"), [
+    ("bernoulli", "categorical", 20),
+    ("gaussian", "spin", 20),
+    pytest.param("categorical", "gaussian", 60, marks=pytest.mark.slow),
+    pytest.param("spin", "bernoulli", 60, marks=pytest.mark.slow),
+])
+def test_reported_standard_error_matches_the_spread_across_seeds(visible, hidden, n_runs):
+    """Across independent runs, log_z scatters by the reported log_z_std_err.
+
+    With many chains log_z is close to normal, so the sample variance s^2 of n runs
+    satisfies (n - 1) s^2 / sigma^2 ~ chi-square(n - 1); the reported error (its RMS
+    over the runs, itself estimated from 1000 chains each, a few per cent noise) must
+    fall in the chi-square interval of sigma. n = 20 at alpha = 1e-4 gives s / sigma in
+    [0.43, 1.67]: an error reported 3 times too large or too small fails.
+    """
+    rbm = _pair_rbm(visible, hidden)
+    data = _base_data(rbm)
+    betas = torch.linspace(0, 1, 6)
+    runs = [ais(rbm, 1000, betas=betas, base=data, progress=False,
+                generator=torch.Generator().manual_seed(100 + seed)) for seed in range(n_runs)]
+    log_z = torch.tensor([r.log_z for r in runs], dtype=torch.float64)
+    reported = math.sqrt(sum(r.log_z_std_err**2 for r in runs) / n_runs)
+    assert reported > 0.005  # the spread is measurable
+    lo, hi = _sd_ratio_bounds(n_runs)
+    ratio = log_z.std().item() / reported
+    assert lo < ratio < hi, (ratio, lo, hi)
