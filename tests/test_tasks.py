@@ -100,3 +100,27 @@ def test_bad_steps_and_n():
         harmonium.inpaint(rbm, torch.zeros(1, 4), torch.ones(4, dtype=torch.bool), 0)
     with pytest.raises(ValueError, match="0 and 1"):
         harmonium.generate(rbm, 1, 1, init=torch.full((1, 4), 2.0))
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 3), (2, 3), (3, 3), (1, 3, 3), (2, 3, 3)])
+def test_inpaint_categorical_mask_forms_broadcast_over_categories(shape):
+    # Categorical(3, 3): n_units == k, so a misplaced axis would go unnoticed by shape
+    rbm = RBM(Categorical(3, 3), Bernoulli(2), generator=torch.Generator().manual_seed(0))
+    v = torch.nn.functional.one_hot(torch.tensor([[0, 1, 2], [2, 2, 0]]), 3).float()
+    per_unit = torch.tensor([True, False, True])  # unit 1 hidden, in every sample
+    per_value = per_unit[:, None].expand(3, 3)
+    mask = (per_value if shape[-2:] == (3, 3) else per_unit).expand(shape)
+    out = harmonium.inpaint(rbm, v, mask, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[:, [0, 2]], v[:, [0, 2]]) and (out.sum(-1) == 1).all()
+
+
+@pytest.mark.parametrize(("mask", "match"), [
+    (torch.ones(4, dtype=torch.bool), r"mask must have shape \(3,\) .* got \(4,\)"),
+    (torch.ones(3, 2, dtype=torch.bool), r"got \(3, 2\)"),
+    (torch.eye(3, dtype=torch.bool), "all the values of a unit"),
+])
+def test_inpaint_categorical_bad_mask_blames_the_mask(mask, match):
+    rbm = RBM(Categorical(3, 3), Bernoulli(2), generator=torch.Generator().manual_seed(0))
+    v = torch.nn.functional.one_hot(torch.tensor([[0, 1, 2], [2, 2, 0]]), 3).float()
+    with pytest.raises(ValueError, match=match):
+        harmonium.inpaint(rbm, v, mask, 3)

@@ -11,19 +11,29 @@ __all__ = ["inpaint"]
 
 
 def _check_mask(rbm, mask, shape: tuple[int, ...]) -> torch.Tensor:
+    """``mask`` expanded to ``shape`` = (n, *visible.shape).
+
+    Accepted: one flag per unit, ``visible.shape[:1]``, or per value, ``visible.shape``,
+    shared by all samples; or either with a leading axis of length n (or 1). A mask of
+    the visible shape is read as shared even when it could also be (n, n_units).
+    """
     mask = torch.as_tensor(mask, device=rbm.weight.device)
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be boolean (True = observed), got dtype {mask.dtype}")
-    if mask.shape == shape[:2] and len(shape) == 3:  # categorical: one flag per unit
-        mask = mask[..., None]
-    if mask.ndim == 1 and mask.shape[0] == shape[1]:  # one mask for every sample
-        mask = mask[None]
-    try:
-        return mask.expand(shape)
-    except RuntimeError:
+    n, units = shape[0], shape[1:]
+    forms = (units, units[:1])
+    m = mask[None] if tuple(mask.shape) in forms else mask
+    if m.ndim == 0 or m.shape[0] not in (1, n) or tuple(m.shape[1:]) not in forms:
         raise ValueError(
-            f"mask must have shape {shape} (or broadcast to it), got {tuple(mask.shape)}"
-        ) from None
+            f"mask must have shape {units[:1]} (one flag per unit) or {units} (the visible "
+            f"shape), either optionally with a leading axis of n = {n} samples, got "
+            f"{tuple(mask.shape)}"
+        )
+    m = m.reshape(*m.shape, *(1,) * (len(shape) - m.ndim)).expand(shape)
+    if len(units) > 1 and not (m == m[(..., *(slice(0, 1),) * (len(units) - 1))]).all():
+        raise ValueError("mask must observe all the values of a unit (e.g. every category "
+                         "of a categorical unit) or none of them")
+    return m
 
 
 @torch.no_grad()
@@ -50,8 +60,11 @@ def inpaint(
     rbm : harmonium.RBM
     v : array-like, shape (n, *visible.shape)
         States; entries where ``mask`` is False are ignored (they may be NaN).
-    mask : bool array-like, shape (n, *visible.shape), (n, n_visible) or (n_visible,)
-        True where the value is observed.
+    mask : bool array-like, shape (n_units,), visible.shape, (n, n_units) or (n, *visible.shape)
+        True where the value is observed: one flag per unit (``visible.shape[:1]``,
+        broadcast over a categorical unit's categories) or per value, shared by every
+        sample or one per sample (a leading axis of length n or 1). A mask of shape
+        ``visible.shape`` is shared even when n equals n_units.
     steps : int
         Number of sweeps (>= 1).
     generator : torch.Generator, optional
