@@ -128,3 +128,55 @@ def test_unusable_device_is_a_one_line_error(model, tmp_path, capsys, action, de
     err = capsys.readouterr().err
     assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
     assert not (tmp_path / "out.npy").exists()
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory):
+    """2x2-pixel Bernoulli and Gaussian models and data in (0, 1)."""
+    tmp = tmp_path_factory.mktemp("small")
+    x = np.random.default_rng(0).random((12, 4)).astype(np.float32)
+    np.save(tmp / "x.npy", x)
+    for visible in ("bernoulli", "gaussian"):
+        assert main(["rbm", "train", str(tmp / "x.npy"), "-o", str(tmp / f"{visible}.st"),
+                     "--visible", visible, "--hidden", "2", "--epochs", "1", "-q",
+                     "--lr", "0.01"]) == 0
+    return tmp
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_inpaint_binarizes_only_two_state_units(small_models, monkeypatch, visible):
+    seen = []
+    real_inpaint = harmonium.inpaint
+
+    def spy(rbm, v, *args, **kwargs):
+        seen.append(v.clone())
+        return real_inpaint(rbm, v, *args, **kwargs)
+
+    monkeypatch.setattr(harmonium, "inpaint", spy)
+    x = np.load(small_models / "x.npy")[:3]
+    assert main(["rbm", "inpaint", str(small_models / f"{visible}.st"),
+                 str(small_models / "x.npy"), "-n", "3", "--steps", "2",
+                 "-o", str(small_models / f"{visible}.png")]) == 0
+    expected = (x >= 0.5).astype(np.float32) if visible == "bernoulli" else x
+    np.testing.assert_array_equal(seen[0].numpy(), expected)
+
+
+@pytest.mark.parametrize(("data", "extra", "message"), [
+    ("nan", [], "NaN"),
+    ("x.npy", ["--fraction", "2"], "--fraction"),
+    ("x.npy", ["--fraction", "0"], "--fraction"),
+    ("x.npy", ["--fraction", "1"], "--fraction"),
+])
+def test_inpaint_refuses_nan_data_and_fractions_outside_0_1(small_models, capsys, data, extra,
+                                                            message):
+    bad = np.load(small_models / "x.npy")
+    bad[1, 2] = np.nan
+    np.save(small_models / "nan.npy", bad)
+    path = small_models / ("nan.npy" if data == "nan" else data)
+    out = small_models / "bad.png"
+    assert main(["rbm", "inpaint", str(small_models / "gaussian.st"), str(path),
+                 "-o", str(out), "--steps", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
+    assert not out.exists()
+

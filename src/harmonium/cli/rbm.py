@@ -15,6 +15,7 @@ from harmonium.cli._likelihood import (
     ais_evaluation,
     tempering_samples,
 )
+from harmonium.cli._options import fraction
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +123,31 @@ def _inpaint(args) -> None:
 
     rbm = _load_model(args.model, args.device)
     shape = image_shape(rbm.n_visible, args.shape)
-    x = binarize(load_rows(args.data)[: args.n], "threshold", 0.5, args.seed)
+    v = inpaint_input(rbm, load_rows(args.data)[: args.n], args.device)
     g = torch.Generator(device=args.device).manual_seed(args.seed)
-    mask = _mask(args.mask, shape, len(x), args.fraction, g)
-    v = torch.as_tensor(x, device=args.device)
+    mask = _mask(args.mask, shape, len(v), args.fraction, g)
     filled = harmonium.inpaint(rbm, v, mask, args.steps, generator=g, mean_field=args.mean_field)
     shown = torch.where(mask, v, torch.full_like(v, 0.5))
     rows = [_images(v, shape), _images(shown, shape), _images(filled, shape)]
     _save_figure(image_grid(rows, row_labels=["original", "observed", "inpainted"]), args.output)
     error = (filled - v)[~mask].abs().mean().item()
     print(f"mean absolute error on the {int((~mask).sum())} hidden pixels: {error:.4f}")
+
+
+def inpaint_input(rbm, x: np.ndarray, device) -> torch.Tensor:
+    """Rows of DATA as visible states: finite, one visible axis, and moved into the
+    discrete support of two-state units (rounded at the midpoint); continuous units take
+    the values as they are."""
+    if len(rbm.visible.shape) != 1:
+        raise ValueError("inpaint pictures need one visible axis (not categorical units)")
+    if x.ndim != 2 or x.shape[1] != rbm.n_visible:
+        raise ValueError(f"DATA has rows of {x.shape[1:]} values, the model "
+                         f"{rbm.n_visible} visible units")
+    if not np.isfinite(x).all():
+        raise ValueError("DATA contains NaN or infinite values")
+    v = torch.as_tensor(x, dtype=rbm.weight.dtype, device=device)
+    states = rbm.visible.discretize(v)
+    return v if states is None else states
 
 
 def _mask(kind: str, shape, n: int, fraction: float, g) -> torch.Tensor:
@@ -254,7 +270,8 @@ def register(sub) -> None:
     i.add_argument("-o", "--output", required=True, help=".png picture")
     i.add_argument("-n", type=int, default=8, help="number of images")
     i.add_argument("--mask", choices=MASKS, default="bottom", help="what to hide")
-    i.add_argument("--fraction", type=float, default=0.5, help="fraction hidden")
+    i.add_argument("--fraction", type=fraction(open_low=True, open_high=True), default=0.5,
+                   help="fraction hidden, in (0, 1) (default: %(default)s)")
     i.add_argument("--steps", type=int, default=200)
     i.add_argument("--mean-field", action="store_true", help="deterministic mean-field fill")
     i.add_argument("--shape", default=None, help="image shape HxW (default: square)")
