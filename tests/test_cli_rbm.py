@@ -180,3 +180,17 @@ def test_inpaint_refuses_nan_data_and_fractions_outside_0_1(small_models, capsys
     assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
     assert not out.exists()
 
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--momentum", "5"], "momentum"),
+    (["--visible", "gaussian", "--lr", "1e38"], "diverged"),  # TrainingDiverged
+])
+def test_bad_training_is_a_one_line_error_and_writes_nothing(small_models, tmp_path, capsys,
+                                                              extra, message):
+    out = tmp_path / "m.safetensors"
+    assert main(["rbm", "train", str(small_models / "x.npy"), "-o", str(out), "--hidden", "2",
+                 "--epochs", "5", "-q", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
+    assert not out.exists()
