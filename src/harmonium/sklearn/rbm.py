@@ -90,7 +90,8 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         # the initial weights are drawn in float32 for every dtype (one random stream)
         self._dtype = x.dtype
         self.__dict__.pop("h_samples_", None)  # CD keeps no chains
-        dtype = x.dtype if self.compute_dtype == "input" else torch.float64
+        native = self.compute_dtype == "input" or torch.device(self.device).type == "mps"
+        dtype = x.dtype if native else torch.float64  # MPS has no float64
         self.rbm_ = RBM(
             self._visible_layer(x.shape[1]), Bernoulli(int(self.n_components)), generator=g
         ).to(device=self.device, dtype=dtype)
@@ -211,7 +212,8 @@ class BernoulliRBM(_RBMEstimator):
         Torch device, e.g. "cuda".
     compute_dtype : {"float64", "input"}, default "float64"
         Train in float64 (same-seed fits of float32 and float64 data agree), or in the
-        input's dtype (faster for float32; see the module notes).
+        input's dtype (faster for float32; see the module notes). On "mps" devices,
+        which have no float64, always the input's dtype.
 
     Attributes
     ----------
