@@ -49,10 +49,10 @@ def test_sample_with_tempering(model, tmp_path, capsys):
     ("extra", "message"),
     [
         (["evaluate", "{model}", "digits", "--binarize", "threshold", "--ais",
-          "--n-betas", "2"], "n_betas"),
+          "--n-betas", "2"], "--n-betas: expected an integer >= 3"),
         (["evaluate", "{model}", "digits", "--binarize", "threshold", "--ais",
-          "--n-chains", "1"], "n_chains"),
-        (["sample", "{model}", "-o", "{tmp}/s.npy", "--tempering", "1"], "n_temperatures"),
+          "--n-chains", "1"], "--n-chains: expected an integer >= 2"),
+        (["sample", "{model}", "-o", "{tmp}/s.npy", "--tempering", "1"], "--tempering: expected"),
     ],
 )
 def test_bad_options_exit_2(model, tmp_path, capsys, extra, message):

@@ -113,7 +113,7 @@ def test_digits_resized_and_mnist_npz(tmp_path, capsys):
         (["store", "{img}", "-o", "m.safetensors", "--size", "0"], "size"),
         (["store", "{junk}", "-o", "m.safetensors"], "cannot read"),
         (["store", "{img}", "-o", "m.safetensors", "--n", "3"], "--n applies only"),
-        (["store", "digits", "-o", "m.safetensors", "--n", "0"], "--n must be"),
+        (["store", "digits", "-o", "m.safetensors", "--n", "0"], "--n: expected an integer >= 1"),
         (["store", "digits", "-o", "m.safetensors", "--beta", "0"], "beta"),
         (["store", "digits", "-o", "m.safetensors", "--beta", "nan"], "beta"),
         (["store", "{badnpz}", "-o", "m.safetensors"], "has no array"),
@@ -127,7 +127,7 @@ def test_digits_resized_and_mnist_npz(tmp_path, capsys):
         (["retrieve", "{good}", "{img}", "-o", "o.unknownext", "--mask", "top"],
          "unknownext"),
         (["evaluate", "{good}", "--corrupt", "half", "--threshold", "0"], "threshold"),
-        (["evaluate", "{good}", "--corrupt", "half", "--n", "0"], "--n must be"),
+        (["evaluate", "{good}", "--corrupt", "half", "--n", "0"], "--n: expected an integer >= 1"),
         (["evaluate", "missing.safetensors", "--corrupt", "half"], "missing.safetensors"),
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from harmonium.cli._options import count
 from harmonium.partition.ais import PUBLISHED_N_BETAS
 
 __all__ = ["add_ais_args", "add_tempering_args", "ais_evaluation", "tempering_samples"]
@@ -18,9 +19,10 @@ def add_ais_args(p) -> None:
     p.add_argument("--ais", action="store_true",
                    help="estimate log Z by annealed importance sampling and print the "
                    "log-likelihood with its 3-sigma bracket")
-    p.add_argument("--n-betas", type=int, default=PUBLISHED_N_BETAS,
+    p.add_argument("--n-betas", type=count(3), default=PUBLISHED_N_BETAS,
                    help="AIS inverse temperatures (default: the published %(default)s)")
-    p.add_argument("--n-chains", type=int, default=100, help="AIS chains (default: %(default)s)")
+    p.add_argument("--n-chains", type=count(2), default=100,
+                   help="AIS chains (default: %(default)s)")
     p.add_argument("--reverse", action="store_true",
                    help="also run reverse AIS from the data (an upper estimate of log Z, "
                    "hence a conservative log-likelihood)")
@@ -55,7 +57,7 @@ def ais_evaluation(rbm, x: torch.Tensor, args) -> dict[str, float]:
 
 def add_tempering_args(p) -> None:
     """``--tempering [T]`` on a sample parser."""
-    p.add_argument("--tempering", type=int, nargs="?", const=10, default=None, metavar="T",
+    p.add_argument("--tempering", type=count(2), nargs="?", const=10, default=None, metavar="T",
                    help="sample by parallel tempering with T temperatures (default 10) "
                    "instead of plain Gibbs; prints the swap rates")
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from harmonium.cli._data import DATA_HELP, is_image_set, load_data, load_rows
+from harmonium.cli._options import count, positive, seed
 from harmonium.cli.rbm import add_data_arguments, binarize, image_shape
 
 OWN_LABELS = "data"  # --labels without a file: the data set's own labels
@@ -93,7 +94,7 @@ def _evaluate(args) -> None:
 
 def _data_args(p) -> None:
     add_data_arguments(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
 
 
 def register(sub) -> None:
@@ -107,21 +108,21 @@ def register(sub) -> None:
                         f"RBM learns labels jointly and the net is fine-tuned. DATA: {DATA_HELP}.")
     t.add_argument("data", metavar="DATA")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
-    t.add_argument("--layers", type=int, nargs="+", required=True, metavar="N",
+    t.add_argument("--layers", type=count(), nargs="+", required=True, metavar="N",
                    help="hidden layer sizes, bottom first (e.g. 500 500 2000)")
     t.add_argument("--labels", nargs="?", const=OWN_LABELS, default=None, metavar="FILE",
                    help="train with labels: the data set's own (no FILE) or a .npy/.csv")
     t.add_argument("--fine-tune-only", action="store_true",
                    help="no label units on top: use the labels only for fine-tuning")
     t.add_argument("--method", choices=("cd", "pcd"), default="cd")
-    t.add_argument("-k", type=int, default=1, help="Gibbs sweeps per update")
-    t.add_argument("--epochs", type=int, default=10, help="pretraining epochs per layer")
+    t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
+    t.add_argument("--epochs", type=count(), default=10, help="pretraining epochs per layer")
     t.add_argument("--activations", choices=("means", "samples"), default="means")
-    t.add_argument("--batch-size", type=int, default=100)
-    t.add_argument("--lr", type=float, default=0.05)
-    t.add_argument("--fine-tune-epochs", type=int, default=20,
+    t.add_argument("--batch-size", type=count(), default=100)
+    t.add_argument("--lr", type=positive(), default=0.05)
+    t.add_argument("--fine-tune-epochs", type=count(0), default=20,
                    help="backprop epochs with labels (0: none)")
-    t.add_argument("--fine-tune-lr", type=float, default=1e-2)
+    t.add_argument("--fine-tune-lr", type=positive(), default=1e-2)
     t.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="folder of per-layer checkpoints (an interrupted run resumes)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -130,12 +131,13 @@ def register(sub) -> None:
 
     d = cmds.add_parser("dream", help="generate digits of a class from a labelled DBN")
     d.add_argument("model", metavar="MODEL")
-    d.add_argument("--label", type=int, default=None, help="class (default: one row per class)")
-    d.add_argument("-n", type=int, default=10, help="samples per class")
-    d.add_argument("--steps", type=int, default=500, help="Gibbs sweeps in the top RBM")
+    d.add_argument("--label", type=count(0), default=None,
+                   help="class (default: one row per class)")
+    d.add_argument("-n", type=count(), default=10, help="samples per class")
+    d.add_argument("--steps", type=count(), default=500, help="Gibbs sweeps in the top RBM")
     d.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
     d.add_argument("--shape", default=None, help="image shape HxW (default: square)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed(), default=0)
     d.set_defaults(func=_dream)
 
     e = cmds.add_parser("evaluate", help="classification accuracy of MODEL on DATA")

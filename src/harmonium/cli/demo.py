@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harmonium.cli._options import seed
 from harmonium.demo import SECTIONS, run_demo
 
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
         "write a self-contained HTML report with the figures.",
     )
     p.add_argument("--out", default="harmonium-demo", help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
     p.add_argument(
         "--only",
         nargs="+",

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import torch
 
+from harmonium.cli._options import count, fraction, real, seed
+from harmonium.tasks.capacity import MAX_ALPHA
+
 log = logging.getLogger(__name__)
 
 MODELS = ("classical", "dense", "modern")
@@ -28,7 +31,7 @@ def register(sub) -> None:
                         "them in a Hopfield network saved as a model file.")
     s.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     s.add_argument("-o", "--output", required=True, help="memory file (.safetensors)")
-    s.add_argument("--size", type=int, default=64, help="side of the square images "
+    s.add_argument("--size", type=count(), default=64, help="side of the square images "
                    "(default: %(default)s)")
     s.add_argument("--model", choices=MODELS, default="classical",
                    help="classical Hopfield network, dense associative memory (exponential "
@@ -49,9 +52,9 @@ def register(sub) -> None:
     r.add_argument("--mode", choices=["async", "sync"],
                    help="dynamics: one unit at a time or all at once (default: the "
                    "memory's own, async for classical and dense, sync for modern)")
-    r.add_argument("--max-sweeps", type=int, default=100, help="default: %(default)s")
+    r.add_argument("--max-sweeps", type=count(), default=100, help="default: %(default)s")
     r.add_argument("--threshold", default="median", help="binarization of the probe")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    r.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
     r.set_defaults(func=_recall)
 
     c = cmds.add_parser("capacity", help="plot recall against load for random patterns",
@@ -59,12 +62,14 @@ def register(sub) -> None:
                         "the fraction recalled (and exact fixed points).")
     c.add_argument("--rule", choices=["hebbian", "storkey", "pseudoinverse"],
                    default="hebbian", help="storage rule (default: %(default)s)")
-    c.add_argument("--units", type=int, default=200, help="network size d (default: %(default)s)")
-    c.add_argument("--alphas", type=float, nargs="+", help="loads n/d (default 0.02 ... 0.30)")
-    c.add_argument("--trials", type=int, default=3, help="default: %(default)s")
-    c.add_argument("--noise", type=float, default=0.0,
+    c.add_argument("--units", type=count(2), default=200,
+                   help="network size d (default: %(default)s)")
+    c.add_argument("--alphas", type=real(0, MAX_ALPHA, open_low=True), nargs="+",
+                   help=f"loads n/d in (0, {MAX_ALPHA:g}] (default 0.02 ... 0.30)")
+    c.add_argument("--trials", type=count(), default=3, help="default: %(default)s")
+    c.add_argument("--noise", type=fraction(), default=0.0,
                    help="fraction of bits flipped in each probe (default: %(default)s)")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    c.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
     c.add_argument("-o", "--output", required=True, help="figure (.png)")
     c.add_argument("--json", help="also write the numbers to this JSON file")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")

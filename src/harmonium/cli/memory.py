@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harmonium.cli._options import count, positive, seed
 from harmonium.datasets import HALVES
 
 # Gaussian noise of the "noise" corruption (Millidge et al. 2022 protocol)
@@ -33,11 +34,11 @@ def register(sub) -> None:
     s.add_argument("images", nargs="+", metavar="IMAGES",
                    help="image files (PNG, JPEG, ...), 'digits', or a path to mnist.npz")
     s.add_argument("-o", "--output", required=True, help="memory file (.safetensors)")
-    s.add_argument("--size", type=int, help="side of the square images (default: 28 for "
+    s.add_argument("--size", type=count(), help="side of the square images (default: 28 for "
                    "image files, the native side for digits and MNIST)")
-    s.add_argument("--n", type=int, help="store the first N digits / MNIST training images "
+    s.add_argument("--n", type=count(), help="store the first N digits / MNIST training images "
                    "(default: 1000)")
-    s.add_argument("--beta", type=float, default=8.0,
+    s.add_argument("--beta", type=positive(), default=8.0,
                    help="inverse temperature (default: %(default)s)")
     s.add_argument("--similarity", choices=["dot", "euclidean", "manhattan"],
                    default="euclidean", help="similarity (default: %(default)s)")
@@ -66,11 +67,11 @@ def register(sub) -> None:
                         "retrieved mask-aware); 'noise' adds Gaussian noise (sigma 0.5).")
     e.add_argument("memory", help="memory file written by 'harmonium memory store'")
     e.add_argument("--corrupt", choices=CORRUPTIONS, required=True, help="corruption")
-    e.add_argument("--threshold", type=float,
+    e.add_argument("--threshold", type=positive(),
                    help="squared-error threshold (default: 50 per 784 pixels, the UHN "
                    "threshold on MNIST, scaled to the image size)")
-    e.add_argument("--n", type=int, help="evaluate the first N stored images (default: all)")
-    e.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    e.add_argument("--n", type=count(), help="evaluate the first N stored images (default: all)")
+    e.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
     e.set_defaults(func=_evaluate)
 
 

@@ -15,7 +15,7 @@ from harmonium.cli._likelihood import (
     ais_evaluation,
     tempering_samples,
 )
-from harmonium.cli._options import fraction
+from harmonium.cli._options import count, fraction, positive, real, seed
 
 log = logging.getLogger(__name__)
 
@@ -213,17 +213,17 @@ def _evaluate(args) -> None:
 
 
 # ----------------------------------------------------------------------- parser
-def _common(p, seed=True) -> None:
+def _common(p, with_seed=True) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    if with_seed:
+        p.add_argument("--seed", type=seed(), default=0, help="random seed (default: %(default)s)")
 
 
 def add_data_arguments(p) -> None:
     """Add the options that say how DATA is binarized (shared by the rbm and dbn groups)."""
     p.add_argument("--binarize", choices=BINARIZE, default="none",
                    help="turn [0, 1] data into 0/1 (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.5, help="for --binarize threshold")
+    p.add_argument("--threshold", type=real(), default=0.5, help="for --binarize threshold")
 
 
 def register(sub) -> None:
@@ -236,16 +236,18 @@ def register(sub) -> None:
                         description=f"Train an RBM. DATA: {DATA_HELP}.")
     t.add_argument("data", metavar="DATA")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
-    t.add_argument("--hidden", type=int, default=100, help="hidden units (default: %(default)s)")
+    t.add_argument("--hidden", type=count(), default=100,
+                   help="hidden units (default: %(default)s)")
     t.add_argument("--visible", choices=("bernoulli", "gaussian"), default="bernoulli")
     t.add_argument("--method", choices=("cd", "pcd"), default="pcd")
-    t.add_argument("-k", type=int, default=1, help="Gibbs sweeps per update")
-    t.add_argument("--chains", type=int, default=None, help="PCD chains (default: batch size)")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=100)
-    t.add_argument("--lr", type=float, default=0.05)
-    t.add_argument("--momentum", type=float, default=0.5)
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
+    t.add_argument("--chains", type=count(), default=None, help="PCD chains (default: batch size)")
+    t.add_argument("--epochs", type=count(), default=10)
+    t.add_argument("--batch-size", type=count(), default=100)
+    t.add_argument("--lr", type=positive(), default=0.05)
+    t.add_argument("--momentum", type=fraction(open_high=True), default=0.5,
+                   help="in [0, 1) (default: %(default)s)")
+    t.add_argument("--weight-decay", type=real(0), default=0.0)
     t.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     t.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -255,10 +257,10 @@ def register(sub) -> None:
 
     s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)")
     s.add_argument("model", metavar="MODEL")
-    s.add_argument("-n", type=int, default=64, help="number of samples")
+    s.add_argument("-n", type=count(), default=64, help="number of samples")
     s.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
-    s.add_argument("--steps", type=int, default=1000, help="Gibbs sweeps")
-    s.add_argument("--cols", type=int, default=8, help="images per row")
+    s.add_argument("--steps", type=count(), default=1000, help="Gibbs sweeps")
+    s.add_argument("--cols", type=count(), default=8, help="images per row")
     s.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     add_tempering_args(s)
     _common(s)
@@ -268,11 +270,11 @@ def register(sub) -> None:
     i.add_argument("model", metavar="MODEL")
     i.add_argument("data", metavar="DATA")
     i.add_argument("-o", "--output", required=True, help=".png picture")
-    i.add_argument("-n", type=int, default=8, help="number of images")
+    i.add_argument("-n", type=count(), default=8, help="number of images")
     i.add_argument("--mask", choices=MASKS, default="bottom", help="what to hide")
     i.add_argument("--fraction", type=fraction(open_low=True, open_high=True), default=0.5,
                    help="fraction hidden, in (0, 1) (default: %(default)s)")
-    i.add_argument("--steps", type=int, default=200)
+    i.add_argument("--steps", type=count(), default=200)
     i.add_argument("--mean-field", action="store_true", help="deterministic mean-field fill")
     i.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     _common(i)
@@ -281,7 +283,7 @@ def register(sub) -> None:
     f = cmds.add_parser("filters", help="draw the hidden units' receptive fields")
     f.add_argument("model", metavar="MODEL")
     f.add_argument("-o", "--output", required=True, help=".png picture")
-    f.add_argument("--max", type=int, default=100, help="at most this many filters")
+    f.add_argument("--max", type=count(), default=100, help="at most this many filters")
     f.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     f.set_defaults(func=_filters)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harmonium.cli._options import count, fraction, positive, real, seed
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,21 +25,21 @@ def register(sub) -> None:
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--orientation", choices=("item", "user"), default="item",
                    help="one RBM per item (default) or per user")
-    t.add_argument("--hidden", type=int, default=100, help="hidden units (default: 100)")
-    t.add_argument("--epochs", type=int, default=40, help="epochs (default: 40)")
-    t.add_argument("--learning-rate", type=float, help="SGD step (default: the model's)")
-    t.add_argument("--validation", type=float, default=0.05,
+    t.add_argument("--hidden", type=count(), default=100, help="hidden units (default: 100)")
+    t.add_argument("--epochs", type=count(), default=40, help="epochs (default: 40)")
+    t.add_argument("--learning-rate", type=positive(), help="SGD step (default: the model's)")
+    t.add_argument("--validation", type=fraction(open_high=True), default=0.05,
                    help="fraction of ratings held out to report validation RMSE per epoch "
                    "(0 to train on all; default: %(default)s)")
     t.add_argument("--duplicates", choices=("error", "latest"), default="error",
                    help="repeated (user, item) pairs: fail, or keep the latest rating")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed(), default=0)
     t.set_defaults(func=_train)
 
     q = cmd.add_parser("predict", help="top-k recommendations for a user")
     q.add_argument("model", help="model file written by 'recommend train'")
     q.add_argument("--user", required=True, help="user id")
-    q.add_argument("--top", type=int, default=10, help="number of items (default: 10)")
+    q.add_argument("--top", type=count(), default=10, help="number of items (default: 10)")
     q.add_argument("--titles", help="movies.csv / movies.dat / u.item to print titles")
     q.add_argument("--include-rated", action="store_true",
                    help="also list items the user already rated")
@@ -46,8 +48,8 @@ def register(sub) -> None:
     e = cmd.add_parser("evaluate", help="RMSE, MAE, precision/recall@k on held-out ratings")
     e.add_argument("model", help="model file written by 'recommend train'")
     e.add_argument("ratings", help="held-out ratings file or MovieLens folder")
-    e.add_argument("-k", type=int, default=10, help="cut-off for precision/recall")
-    e.add_argument("--threshold", type=float, default=4.0,
+    e.add_argument("-k", type=count(), default=10, help="cut-off for precision/recall")
+    e.add_argument("--threshold", type=real(), default=4.0,
                    help="relevant when the true rating is >= this (default: 4.0)")
     e.set_defaults(func=_evaluate)
 
