@@ -57,11 +57,17 @@ def load_data(spec: str, n: int | None = None) -> Data:
     Raises
     ------
     FileNotFoundError, ValueError
-        From the loaders: missing or unreadable files.
+        From the loaders: missing, empty or unreadable files.
     """
+    try:
+        return _load(spec, slice(None, n))
+    except EOFError:  # numpy's word for an empty or cut-off .npy file
+        raise ValueError(f"{spec}: the file is empty or cut off") from None
+
+
+def _load(spec: str, keep: slice) -> Data:
     from harmonium import datasets
 
-    keep = slice(None, n)
     if spec == "digits":
         images, labels = datasets.load_digits()
         return Data(images[keep].reshape(-1, 8, 8), labels[keep])

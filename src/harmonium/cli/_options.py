@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 
-__all__ = ["Number", "check_device", "count", "fraction", "positive", "real", "seed"]
+__all__ = ["Number", "check_device", "check_output", "count", "fraction", "positive", "real",
+           "seed"]
 
 # the largest integer an option takes: torch indexes and numpy seeds stay in int64
 MAX_INT = 2**63 - 1
+# the largest float: models compute in float32 (1e300 would overflow there)
+MAX_FLOAT = float(torch.finfo(torch.float32).max)
 
 
 class Number:
@@ -38,7 +42,7 @@ class Number:
 
     def contains(self, value) -> bool:
         """Whether ``value`` (already converted) lies in the range."""
-        if self.kind is float and not math.isfinite(value):
+        if self.kind is float and not (math.isfinite(value) and abs(value) <= MAX_FLOAT):
             return False
         if self.kind is int and abs(value) > MAX_INT:
             return False
@@ -65,7 +69,10 @@ class Number:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text!r}") from None
         if not self.contains(value):
-            raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text}")
+            beyond = (" (beyond float32, whose largest value is 3.4e+38)"
+                      if self.kind is float and math.isfinite(value)
+                      and abs(value) > MAX_FLOAT else "")
+            raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text}{beyond}")
         return value
 
 
@@ -140,3 +147,20 @@ def _check_cuda(device: torch.device) -> None:
     if device.index is not None and device.index >= n:
         raise ValueError(f"--device {device}: there are only {n} CUDA device(s) "
                          f"(cuda:0 ... cuda:{n - 1})")
+
+
+def check_output(path: str, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is a folder, or its folder is missing or is not a folder.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {path} is a folder, expected a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ValueError(f"{option} {path}: its folder {folder} {what}")

@@ -14,7 +14,7 @@ import logging
 import sys
 
 from harmonium import __version__
-from harmonium.cli._options import check_device
+from harmonium.cli._options import check_device, check_output
 
 # command modules, in the order they appear in --help
 _COMMANDS = ["demo", "hopfield", "memory", "rbm", "dbn", "recommend"]
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "device", None) is not None:
             args.device = check_device(args.device)
+        for name in ("output", "json"):  # fail before the work, not after it
+            if getattr(args, name, None):
+                check_output(getattr(args, name), f"--{name}")
         args.func(args)
     except (ValueError, TypeError, OSError) as exc:
         print(one_line(str(exc) or type(exc).__name__), file=sys.stderr)
