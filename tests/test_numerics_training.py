@@ -114,8 +114,6 @@ def test_a_diverged_gaussian_run_names_the_remedy_and_saves_nothing(tmp_path):
     assert not ckpt.exists()
 
 
-@pytest.mark.xfail(reason="the loop's divergence hint does not mention standardising "
-                          "unbounded real-valued data yet (asked of the loop's owner)")
 def test_a_diverged_gaussian_run_suggests_standardising_the_data(tmp_path):
     rbm = harmonium.RBM(Gaussian(64), Bernoulli(16), generator=torch.Generator().manual_seed(0))
     message = _fit_or_diverge(rbm, _digits_0_255(100), harmonium.CD(1), lr=1e20,

@@ -106,6 +106,15 @@ class RBMTask:
         self.method.load_state_dict(state)
 
 
+def _remedy(rbm) -> str:
+    """What to tell a user whose training diverged."""
+    hint = "lower the learning rate or the momentum"
+    if rbm.visible.mean_bounds is None:  # real-valued visible units: the data's scale
+        hint += ("; for real-valued visible units standardise the data first (zero mean, "
+                 "unit variance per feature)")
+    return hint
+
+
 def _deprecated_penalties(l1, sparsity, sparsity_cost) -> tuple[list, list]:
     """Transforms for ``fit``'s deprecated ``sparsity`` and ``l1`` keywords (with warnings).
 
@@ -262,5 +271,5 @@ def fit(
     loop = Loop(epochs, batch_size, optimizer, generator, chained,
                 scheduler=_make_scheduler(scheduler, optimizer),
                 callbacks=as_callbacks(callbacks), progress=progress,
-                checkpoint=checkpoint, resume=resume)
+                checkpoint=checkpoint, resume=resume, divergence_hint=_remedy(rbm))
     return train(RBMTask(rbm, method, watched), x, loop)
