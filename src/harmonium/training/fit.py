@@ -86,12 +86,10 @@ class RBMTask:
     def __init__(self, rbm, method, monitor=None):
         self.model, self.method, self.monitor = rbm, method, monitor
         self.kind = type(method).__name__
+        self.after_update = rbm.project_  # parameters back into their domains
 
     def step(self, batch, *, generator):
         return rbm_gradient_step(self.model, batch, self.method, generator=generator)
-
-    def after_update(self) -> None:
-        self.model.project_()
 
     def begin_epoch(self, epoch: int, epochs: int) -> None:
         pass

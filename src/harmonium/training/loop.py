@@ -165,27 +165,38 @@ def _check_finite(model, epoch: int, hint: str) -> None:
 
 def _batches(tensors: tuple[torch.Tensor, ...], loop: Loop):
     """Mini-batches of rows in the order of a permutation drawn from the generator."""
-    n = tensors[0].shape[0]
+    n, size = tensors[0].shape[0], loop.batch_size
     perm = torch.randperm(n, generator=loop.generator, device=loop.generator.device)
     perm = perm.to(tensors[0].device)
-    for s in range(0, n, loop.batch_size):
-        idx = perm[s : s + loop.batch_size]
-        rows = tuple(t.index_select(0, idx) for t in tensors)
-        yield rows if len(rows) > 1 else rows[0]
+    if len(tensors) == 1:
+        (x,) = tensors
+        for s in range(0, n, size):
+            yield x.index_select(0, perm[s : s + size])
+    else:
+        for s in range(0, n, size):
+            idx = perm[s : s + size]
+            yield tuple(t.index_select(0, idx) for t in tensors)
 
 
 def _epoch(loop: Loop, task, tensors, transform_state, bar):
-    """One pass over the data; returns the transform state after it."""
-    transforms, optimizer = loop.transforms, loop.optimizer
+    """One pass over the data; returns the transform state after it.
+
+    The per-update calls are looked up once: at small batches the step's fixed Python
+    cost is a visible share of its time.
+    """
+    transforms = loop.transforms if loop.transforms else None
+    step, after_update, optimizer_step = task.step, task.after_update, loop.optimizer.step
+    schedule = loop.scheduler.step if loop.per_update_schedule else None
+    generator, model, single = loop.generator, task.model, len(tensors) == 1
     for batch in _batches(tensors, loop):
-        info = task.step(batch, generator=loop.generator)
-        if transforms:
-            transform_state = transforms.update(task.model, transform_state, info)
-        optimizer.step()
-        if loop.per_update_schedule:
-            loop.scheduler.step()
-        task.after_update()
-        bar.update((batch if isinstance(batch, torch.Tensor) else batch[0]).shape[0])
+        info = step(batch, generator=generator)
+        if transforms is not None:
+            transform_state = transforms.update(model, transform_state, info)
+        optimizer_step()
+        if schedule is not None:
+            schedule()
+        after_update()
+        bar.update((batch if single else batch[0]).shape[0])
     return transform_state
 
 
