@@ -1,11 +1,11 @@
 """A/B: ``harmonium.fit`` throughput of this tree against another harmonium source tree.
 
 The same timing as ``rbm_throughput.py`` (784 x 500 Bernoulli RBM on MNIST / 255 as
-float32, one epoch of CD-1 or PCD-1, lr 0.1, no momentum, no monitor) run by the two
-source trees in alternating child processes (A B, then B A, ...), each child importing
-one tree, warming up on a small fit, settling for half a second and timing one epoch.
-Ratios compare each side's fastest repeat (interference only slows a run down); the
-medians are kept too.
+float32, one epoch of CD-1 or PCD-1, lr 0.1, no momentum, no monitor) for both trees
+in one process: the baseline tree is copied to a temporary folder with its package
+renamed (``harmonium`` -> ``harmonium_baseline``), both are imported, and their
+timings are interleaved (A B, then B A, ...), each after a short pause. Ratios compare
+each side's fastest repeat (interference only slows a run down); medians are kept.
 
 Reproduce the committed run (the tree before the one-loop redesign as the baseline)::
 
@@ -18,44 +18,47 @@ Writes ``results/fit_ab.{json,md}`` (``--quick``: ``fit_ab_quick.*``, not commit
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import os
+import re
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 OUT = ROOT / "benchmarks" / "results"
-CHILD = """
-import sys, time, numpy as np, torch
-torch.set_num_threads({threads})
-import harmonium
-from harmonium.units import Bernoulli
-with np.load({mnist!r}) as f:
-    x = torch.from_numpy((f["x_train"][:{n}].reshape({n}, -1) / 255.0).astype(np.float32))
-def run(data, batch):
+SETTLE_S = 0.5
+
+
+def import_renamed(src: Path, name: str):
+    """Import the ``harmonium`` package under ``src`` as package ``name``."""
+    folder = Path(tempfile.mkdtemp(prefix="fit_ab_"))
+    shutil.copytree(src / "harmonium", folder / name)
+    for path in (folder / name).rglob("*.py"):
+        text = re.sub(r"\b(from|import) harmonium\b", rf"\1 {name}", path.read_text())
+        path.write_text(text.replace('"harmonium.', f'"{name}.'))  # lazy-import tables
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(name)
+
+
+def time_fit(package, x: torch.Tensor, batch: int, method: str) -> float:
+    """Samples per second of one epoch of ``package.fit``."""
+    units = importlib.import_module(f"{package.__name__}.units")
     g = torch.Generator().manual_seed(0)
-    rbm = harmonium.RBM(Bernoulli(784), Bernoulli(500), generator=g)
-    method = harmonium.CD(1) if {method!r} == "cd" else harmonium.PCD(batch, 1)
+    rbm = package.RBM(units.Bernoulli(784), units.Bernoulli(500), generator=g)
+    m = package.CD(1) if method == "cd" else package.PCD(batch, 1)
+    time.sleep(SETTLE_S)
     t = time.perf_counter()
-    harmonium.fit(rbm, data, method, epochs=1, batch_size=batch, lr=0.1, momentum=0.0,
-                  generator=g, progress=False, monitor=0)
-    return len(data) / (time.perf_counter() - t)
-run(x[:500], {batch})  # warm-up: first-call costs out of the timing
-time.sleep(0.5)
-print(run(x, {batch}))
-"""
-
-
-def child(src: Path, method: str, batch: int, n: int, threads: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
-    code = CHILD.format(threads=threads, mnist=str(MNIST), n=n, method=method, batch=batch)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True, cwd="/")
-    return float(out.stdout.strip().splitlines()[-1])
+    package.fit(rbm, x, m, epochs=1, batch_size=batch, lr=0.1, momentum=0.0, generator=g,
+                progress=False, monitor=0)
+    return len(x) / (time.perf_counter() - t)
 
 
 def summarise(runs: dict) -> list[dict]:
@@ -79,9 +82,9 @@ def write(rows: list[dict], meta: dict, quick: bool) -> None:
     lines = [
         "# harmonium.fit throughput: this tree (A) against a baseline tree (B)", "",
         f"784 x 500 Bernoulli RBM, MNIST / 255 float32, {meta['n']} samples per timing, "
-        f"{meta['threads']} threads, {meta['repeats']} alternating repeats per side; "
-        f"baseline: `{meta['baseline']}`. Samples/s of each side's fastest repeat "
-        "(median in brackets).", "",
+        f"{meta['threads']} threads, {meta['repeats']} interleaved repeats per side in one "
+        f"process; baseline: `{meta['baseline']}`. Samples/s of each side's fastest "
+        "repeat (median in brackets).", "",
         "| method | batch | this tree | baseline | ratio A/B fastest (median) |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -99,14 +102,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", type=Path, required=True,
                         help="the src folder of the other harmonium tree")
-    parser.add_argument("--candidate", type=Path, default=ROOT / "src",
-                        help="the src folder to measure (default: this tree)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     n, repeats = (2000, 2) if args.quick else (10000, args.repeats)
-    sides = {"candidate": args.candidate, "baseline": args.baseline}
+    with np.load(MNIST) as f:
+        x = torch.from_numpy((f["x_train"][:n].reshape(n, -1) / 255.0).astype(np.float32))
+    sides = {"candidate": importlib.import_module("harmonium"),
+             "baseline": import_renamed(args.baseline, "harmonium_baseline")}
+    for package in sides.values():  # first-call costs out of the timings
+        for method in ("cd", "pcd"):
+            time_fit(package, x[:500], 10, method)
     runs: dict = {}
     for r in range(repeats):
         for method in ("cd", "pcd"):
@@ -114,7 +122,7 @@ def main(argv=None) -> None:
                 key = f"{method}@{batch}"
                 order = list(sides) if r % 2 == 0 else list(sides)[::-1]
                 for side in order:
-                    rate = child(sides[side], method, batch, n, args.threads)
+                    rate = time_fit(sides[side], x, batch, method)
                     runs.setdefault(key, {s: [] for s in sides})[side].append(rate)
                 print(f"repeat {r + 1}/{repeats} {key}: "
                       f"A {runs[key]['candidate'][-1]:,.0f}/s, "
