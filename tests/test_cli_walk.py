@@ -8,6 +8,7 @@ positional argument whose name this file does not know fails the walk (add it to
 
 import argparse
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -190,3 +191,25 @@ def test_bad_input_is_one_error_line_and_exit_2(files, capsys, path, case):
 def test_the_walk_covers_every_subcommand():
     walked = {path for p in CASES for path in [p.values[0]]}
     assert walked == set(LEAVES) and len(LEAVES) >= 18
+
+
+NOT_NUMBERS = ("nan", "inf", "-inf", "abc", "", "1,5")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(LEAVES))
+def test_longer_walk_random_bytes_and_non_numbers(files, capsys, path):
+    """The slow variant: seeded random-byte inputs of many lengths and sizes for every
+    file argument, and values that are not finite numbers for every numeric option."""
+    rng = np.random.default_rng(zlib.crc32(" ".join(path).encode()))
+    parser = LEAVES[path]
+    for action in _positionals(parser):
+        suffix = SUFFIX.get(_kind(path, action.dest), ".safetensors")
+        for k, size in enumerate((1, 7, 64, 1000, 50_000)):
+            junk = files["tmp"] / f"junk-{'-'.join(path)}-{action.dest}-{k}{suffix}"
+            junk.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+            _expect_one_error_line(_argv(files, path, (action.dest, str(junk))), capsys)
+    for action in _numeric_options(parser):
+        for value in NOT_NUMBERS:
+            _expect_one_error_line([*_argv(files, path), action.option_strings[-1], value],
+                                   capsys)
