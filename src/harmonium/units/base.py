@@ -202,8 +202,10 @@ class Units(nn.Module):
         states : sequence of torch.Tensor, each (n_k, *shape)
         coefs : sequence of torch.Tensor, each (n_k,)
         """
+        # *the bias-only shortcuts sum last to first (an RBM's negative phase, then its
+        # data): the order of earlier releases, so training stays bit for bit the same
         if self.bias_only:  # dE/dtheta = -x
-            pairs = zip(states, coefs, strict=True)
+            pairs = zip(reversed(states), reversed(coefs), strict=True)  # last to first*
             x, c = next(pairs)
             flat = out.view(-1).addmv_(x.flatten(1).T, c, beta=0.0, alpha=-1.0)  # set
             for x, c in pairs:
@@ -225,7 +227,7 @@ class Units(nn.Module):
         coefs : sequence of torch.Tensor, each (n_k,)
         """
         if self.bias_only:  # dcgf/dtheta = E[x | I]
-            pairs = zip(means, coefs, strict=True)
+            pairs = zip(reversed(means), reversed(coefs), strict=True)  # last to first*
             m, c = next(pairs)
             flat = out.view(-1).addmv_(m.flatten(1).T, c, beta=0.0)  # set
             for m, c in pairs:
