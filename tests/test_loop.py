@@ -45,13 +45,16 @@ class CountingShrink:
         return {"calls": state["calls"] + 1}
 
 
-def test_a_user_transform_plugs_in_with_its_own_state():
+def test_a_user_transform_plugs_in_with_its_own_state(tmp_path):
     plain, halved = _rbm(), _rbm()
     _fit(plain, lr=0.05)
     shrink = CountingShrink()
-    _fit(halved, lr=0.05, transforms=[shrink])
+    _fit(halved, lr=0.05, transforms=[shrink], checkpoint=tmp_path / "ckpt.safetensors")
     assert not torch.equal(plain.weight, halved.weight)
     assert chain(shrink).init(halved) == {"0": {"calls": 0}}
+    # the loop threads the state through every update and checkpoints it: 3 x 3 batches
+    saved = harmonium.load(tmp_path / "ckpt.safetensors")
+    assert saved["transforms"] == {"0": {"calls": 9}}
     with pytest.raises(TypeError, match="init and update"):
         _fit(_rbm(), transforms=[object()])
 

@@ -14,14 +14,14 @@ import numpy as np
 
 from harmonium.models.rating_rbm import cd_loss
 from harmonium.training.history import History
-from harmonium.training.loop import Loop, train
+from harmonium.training.loop import Loop, Task, train
 from harmonium.training.sgd import MomentumSGD
 from harmonium.training.transforms import WeightDecay, chain
 
 __all__ = ["RecommenderTask", "train_recommender"]
 
 
-class RecommenderTask:
+class RecommenderTask(Task):
     """Training task of an :class:`~harmonium.RBMRecommender` (see the loop's protocol).
 
     Parameters
@@ -52,13 +52,9 @@ class RecommenderTask:
     def step(self, cases, *, generator):
         batch = self.estimator._cases.batch(cases)
         loss = cd_loss(self.model, batch, self.steps, generator=generator)
-        for p in self.model.parameters():
-            p.grad = None
+        self.model.zero_grad(set_to_none=True)
         loss.backward()
         return None
-
-    def after_update(self) -> None:
-        pass
 
     def end_epoch(self) -> dict:
         record = {"cd_steps": self.steps}
@@ -67,12 +63,6 @@ class RecommenderTask:
             pred = self.estimator.predict(users, items)
             record["val_rmse"] = float(np.sqrt(np.mean((pred - ratings) ** 2)))
         return record
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 def train_recommender(estimator, cases, epochs: int, schedule, *, validation=None,

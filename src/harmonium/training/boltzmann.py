@@ -19,7 +19,7 @@ import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.boltzmann import BoltzmannMachine
-from harmonium.training.loop import Loop, train
+from harmonium.training.loop import Loop, Task, train
 from harmonium.training.sgd import MomentumSGD
 from harmonium.training.transforms import WeightDecay, chain
 
@@ -97,7 +97,7 @@ def ahs_gradient(
     return grad_w, grad_b
 
 
-class BoltzmannTask:
+class BoltzmannTask(Task):
     """The training task of a Boltzmann machine (see :mod:`harmonium.training.loop`).
 
     The negative phase is ``n_chains`` persistent chains, drawn uniformly at random on
@@ -121,19 +121,11 @@ class BoltzmannTask:
         self.chains = bm.gibbs_unchecked(self.chains, self.sweeps, generator=generator)
         grad_w, grad_b = ahs_gradient(bm, pos, self.chains)
         bm.weight.grad = grad_w.neg_()  # the loop descends; the rule ascends
-        grad = torch.zeros_like(bm.layer.params)
-        grad[0] = -grad_b
-        bm.layer.params.grad = grad
+        params = bm.layer.params  # (1, n): the biases alone
+        if params.grad is None:
+            params.grad = torch.empty_like(params)
+        torch.neg(grad_b, out=params.grad[0])
         return None
-
-    def after_update(self) -> None:
-        pass
-
-    def begin_epoch(self, epoch: int, epochs: int) -> None:
-        pass
-
-    def end_epoch(self) -> dict:
-        return {}
 
     def state_dict(self) -> dict:
         return {"chains": self.chains}

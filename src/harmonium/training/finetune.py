@@ -16,7 +16,7 @@ from torch import nn
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.dbn import DBN
 from harmonium.training.history import History
-from harmonium.training.loop import Loop, train
+from harmonium.training.loop import Loop, Task, train
 
 __all__ = ["FineTuneTask", "fine_tune"]
 
@@ -34,7 +34,7 @@ def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (net(x).argmax(1) == y).float().mean().item()
 
 
-class FineTuneTask:
+class FineTuneTask(Task):
     """Training task of the unrolled classifier (see :mod:`harmonium.training.loop`).
 
     Keeps the epoch's running loss and accuracy on the device (no host
@@ -56,8 +56,7 @@ class FineTuneTask:
 
     def step(self, batch, *, generator):
         x, y = batch
-        for p in self.model.parameters():
-            p.grad = None
+        self.model.zero_grad(set_to_none=True)
         logits = self.model(x)
         loss = self.loss_fn(logits, y)
         loss.backward()
@@ -66,9 +65,6 @@ class FineTuneTask:
         self.seen += y.shape[0]
         return None
 
-    def after_update(self) -> None:
-        pass
-
     def end_epoch(self) -> dict:
         self.model.eval()
         record = {"loss": self.total.item() / self.seen,
@@ -76,12 +72,6 @@ class FineTuneTask:
         if self.validation is not None:
             record["val_accuracy"] = _accuracy(self.model, *self.validation)
         return record
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 def fine_tune(

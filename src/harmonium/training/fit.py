@@ -12,7 +12,7 @@ import torch
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.training.gradient import rbm_gradient_step
 from harmonium.training.history import History
-from harmonium.training.loop import Loop, as_callbacks, train
+from harmonium.training.loop import Loop, Task, as_callbacks, train
 from harmonium.training.methods import CD
 from harmonium.training.monitor import epoch_metrics, monitor_subset
 from harmonium.training.sgd import MomentumSGD
@@ -71,7 +71,7 @@ def _make_scheduler(scheduler, optimizer):
     )
 
 
-class RBMTask:
+class RBMTask(Task):
     """The training task of an RBM (see :mod:`harmonium.training.loop`).
 
     Parameters
@@ -90,9 +90,6 @@ class RBMTask:
 
     def step(self, batch, *, generator):
         return rbm_gradient_step(self.model, batch, self.method, generator=generator)
-
-    def begin_epoch(self, epoch: int, epochs: int) -> None:
-        pass
 
     def end_epoch(self) -> dict:
         return {} if self.monitor is None else epoch_metrics(self.model, *self.monitor)

@@ -39,7 +39,7 @@ from harmonium.io import load, save
 from harmonium.training.history import History
 from harmonium.training.transforms import Chain
 
-__all__ = ["CHECKPOINT_FORMAT", "Loop", "TrainingDiverged", "train"]
+__all__ = ["CHECKPOINT_FORMAT", "Loop", "Task", "TrainingDiverged", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,31 @@ CHECKPOINT_FORMAT = "harmonium.fit-checkpoint"
 
 class TrainingDiverged(ValueError):
     """Raised when a parameter becomes NaN or infinite; nothing is saved."""
+
+
+class Task:
+    """Defaults of the task protocol (see the module docstring): no hooks, no state.
+
+    A task sets ``model`` and ``kind`` (the name checked on resume) and defines
+    ``step``; it overrides the hooks it needs.
+    """
+
+    def after_update(self) -> None:
+        """Nothing to do after an optimiser step."""
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        """Nothing to prepare before an epoch."""
+
+    def end_epoch(self) -> dict:
+        """No metrics of the task's own."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """No state besides the model."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to restore."""
 
 
 @dataclass

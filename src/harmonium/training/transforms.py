@@ -34,7 +34,14 @@ def _check_coefficient(value, name: str) -> float:
     return float(value)
 
 
-class WeightDecay:
+class _Stateless:
+    """Transforms that keep no state: ``init`` returns ``{}``."""
+
+    def init(self, model) -> dict:
+        return {}
+
+
+class WeightDecay(_Stateless):
     """Add ``coef * W`` to the gradient of the couplings (an L2 penalty ``coef/2 |W|^2``).
 
     Parameters
@@ -53,9 +60,6 @@ class WeightDecay:
     def __repr__(self) -> str:
         return f"WeightDecay({self.coef:g})"
 
-    def init(self, model) -> dict:
-        return {}
-
     @torch.no_grad()
     def update(self, model, state: dict, batch=None) -> dict:
         weight = model.weight
@@ -66,7 +70,7 @@ class WeightDecay:
         return state
 
 
-class L1:
+class L1(_Stateless):
     """Add ``coef * sign(W)`` to the gradient of the couplings (an L1 penalty).
 
     Parameters
@@ -80,9 +84,6 @@ class L1:
 
     def __repr__(self) -> str:
         return f"L1({self.coef:g})"
-
-    def init(self, model) -> dict:
-        return {}
 
     @torch.no_grad()
     def update(self, model, state: dict, batch=None) -> dict:
