@@ -22,6 +22,8 @@ A task is an object with:
     Per-epoch hooks; ``end_epoch`` returns the epoch's metrics.
 ``state_dict() -> dict`` and ``load_state_dict(state)``
     The task's own state besides the model (a training method's persistent chains).
+
+Subclassing :class:`Task` gives the hooks and the state methods as no-ops.
 """
 
 from __future__ import annotations
