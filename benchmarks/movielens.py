@@ -4,9 +4,10 @@ Protocol (issue #7): ratings.csv of MovieLens-small (100,004 ratings, half stars
 for each seed, a random 90/10 split of the ratings; every model trains on the 90% and
 is scored on the held-out 10%: RMSE, MAE and precision@10 (relevant: true rating >= 4;
 recommended: among a user's 10 best-predicted held-out items and predicted >= 4).
-Peers in the same run: global mean, user+item bias baseline (ours, closed-form ALS),
-Surprise's BaselineOnly, SVD, SVDpp, KNNBaseline (defaults, and the item-based
-pearson_baseline variant), and both RBM orientations. The RBM+SVD blend: an RBM and an
+Peers in the same run: global mean, user+item bias baseline (ours:
+harmonium.ratings.BiasModel, regularised ALS), Surprise's BaselineOnly, SVD, SVDpp,
+KNNBaseline (defaults, and the item-based pearson_baseline variant), and both RBM
+orientations. The RBM+SVD blend: an RBM and an
 SVD trained on the training part minus a validation tenth carved out of it; linear
 blend weights (least squares with intercept) fitted on that validation tenth; applied
 to the test ratings. Hyper-parameters were chosen on such a validation split of seed 0's
@@ -27,31 +28,10 @@ import numpy as np
 import torch
 
 from harmonium import RBMRecommender
-from harmonium.ratings import load_movielens, rating_metrics
+from harmonium.ratings import BiasModel, load_movielens, rating_metrics
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-small"
-
-
-def bias_baseline(u, i, r, n_iter=10, reg_u=15.0, reg_i=10.0):
-    """Regularised user + item biases by alternating least squares; returns predict."""
-    mu = r.mean()
-    users, u_idx = np.unique(u, return_inverse=True)
-    items, i_idx = np.unique(i, return_inverse=True)
-    b_u, b_i = np.zeros(len(users)), np.zeros(len(items))
-    for _ in range(n_iter):
-        b_i = np.bincount(i_idx, r - mu - b_u[u_idx], len(items)) / (
-            reg_i + np.bincount(i_idx, minlength=len(items)))
-        b_u = np.bincount(u_idx, r - mu - b_i[i_idx], len(users)) / (
-            reg_u + np.bincount(u_idx, minlength=len(users)))
-    bu, bi = dict(zip(users.tolist(), b_u, strict=True)), dict(zip(items.tolist(), b_i,
-                                                                   strict=True))
-
-    def predict(uq, iq):
-        return np.clip([mu + bu.get(a, 0.0) + bi.get(b, 0.0) for a, b in zip(uq.tolist(),
-                        iq.tolist(), strict=True)], 0.5, 5.0)
-
-    return predict
 
 
 def surprise_models():
@@ -123,8 +103,8 @@ def run(args, write):
         ut, it, rt = u[train], i[train], r[train]
         record("global mean", test, np.full(len(test), rt.mean()))
         start = time.perf_counter()
-        bias = bias_baseline(ut, it, rt)
-        record("user+item bias (ours)", test, bias(u[test], i[test]),
+        bias = BiasModel().fit(ut, it, rt)
+        record("user+item bias (ours)", test, bias.predict(u[test], i[test]),
                time.perf_counter() - start)
         for name, make in peers.items():
             predict, seconds = fit_surprise(make, seed, ut, it, rt)

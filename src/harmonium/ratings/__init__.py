@@ -7,19 +7,24 @@
 - :mod:`~harmonium.ratings.pairs`: the check for repeated (user, item) pairs,
 - :mod:`~harmonium.ratings.table`: known ratings as index arrays (what a model keeps),
 - :mod:`~harmonium.ratings.files`: rating files and MovieLens folders,
-- :mod:`~harmonium.ratings.metrics`: RMSE, MAE, precision and recall at k.
+- :mod:`~harmonium.ratings.metrics`: RMSE, MAE, precision and recall at k,
+- :mod:`~harmonium.ratings.bias`: the regularised bias model (global mean plus shrunk
+  user and item offsets), the recommender's fallback and a baseline.
 
 The estimator that learns from ratings is :class:`harmonium.RBMRecommender`
 (:mod:`harmonium.tasks.recommend`).
 """
 
+from harmonium.ratings.bias import BiasModel, fit_biases
 from harmonium.ratings.columns import RATING_COLUMNS, RatingsData
 from harmonium.ratings.files import load_movielens, load_ratings_csv, load_titles
 from harmonium.ratings.metrics import rating_metrics
 
 __all__ = [
     "RATING_COLUMNS",
+    "BiasModel",
     "RatingsData",
+    "fit_biases",
     "load_movielens",
     "load_ratings_csv",
     "load_titles",

@@ -1,4 +1,4 @@
-"""Loading an RBMRecommender's rating table: ids, levels and indices checked first."""
+"""Saving and loading an RBMRecommender's data: ids, levels, indices and bias model, checked."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from harmonium.io import state_value
+from harmonium.ratings.bias import Biases
 from harmonium.ratings.ids import IdMap, narrow
 from harmonium.ratings.table import RatingTable
 
-__all__ = ["saved_levels", "saved_table"]
+__all__ = ["bias_state", "saved_biases", "saved_levels", "saved_table"]
 
 _OWNER = "RBMRecommender"
 _INT64_MAX = 2**63 - 1
@@ -66,3 +67,28 @@ def saved_table(state: dict, n_levels: int, n_units: int, orientation: str) -> R
     i = _saved_index(ratings, "item", len(items), len(u))
     level = _saved_index(ratings, "level", n_levels, len(u))
     return RatingTable(users, items, u, i, level)
+
+
+def bias_state(biases: Biases) -> dict:
+    """The bias model as a state: the global mean and float64 offset tensors."""
+    return {"global_mean": float(biases.global_mean),
+            "user": torch.from_numpy(np.ascontiguousarray(biases.user, dtype=np.float64)),
+            "item": torch.from_numpy(np.ascontiguousarray(biases.item, dtype=np.float64))}
+
+
+def saved_biases(state: dict, n_users: int, n_items: int) -> Biases | None:
+    """The saved bias model, or None for a file written before it (refit it then)."""
+    if "bias" not in state:
+        return None
+    bias = state_value(state, "bias", dict, owner=_OWNER)
+    mu = state_value(bias, "global_mean", float, owner=f"{_OWNER} bias")
+    offsets = []
+    for key, n in (("user", n_users), ("item", n_items)):
+        t = state_value(bias, key, torch.Tensor, owner=f"{_OWNER} bias")
+        if not t.dtype.is_floating_point or tuple(t.shape) != (n,) or not (
+                math.isfinite(mu) and torch.isfinite(t).all()):
+            raise ValueError(f"the {_OWNER} bias model's {key!r} offsets must be {n} finite "
+                             f"floats and its global mean finite, got {t.dtype} of shape "
+                             f"{tuple(t.shape)}")
+        offsets.append(t.cpu().numpy().astype(np.float64))
+    return Biases(mu, *offsets)

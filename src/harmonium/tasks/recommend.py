@@ -18,23 +18,25 @@ from harmonium.io import savable, state_value
 from harmonium.models.rating_init import add_units, init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases, expected_ratings
 from harmonium.models.rbm import RBM
+from harmonium.ratings.bias import BIAS_REG, BiasModel, fit_biases
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.ids import as_ids
 from harmonium.ratings.metrics import rating_metrics
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
-from harmonium.tasks._recommend_state import saved_levels, saved_table
+from harmonium.tasks._recommend_state import bias_state, saved_biases, saved_levels, saved_table
 from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
 
 
 ORIENTATIONS = ("user", "item")
-# pseudo-ratings at the global mean that shrink the item-mean fallback
+# the damping of the item-mean fallback of versions before the bias model (kept for
+# old imports; the fallback is now the fitted bias model, harmonium.ratings.bias)
 ITEM_MEAN_DAMPING = 5.0
 # constructor arguments saved in model files (dtype and device come from the weights)
 _CONFIG = ("n_hidden", "orientation", "rating_scale", "epochs", "batch_size",
-           "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std")
+           "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std", "bias_reg")
 
 
 @savable
@@ -71,6 +73,9 @@ class RBMRecommender:
         Gibbs steps T during training, in equal shares of the epochs (paper: 1, 3, 5, 9).
     weight_std : float
         Standard deviation of the initial weights.
+    bias_reg : (float, float)
+        ``(reg_u, reg_i)`` of the fallback bias model (:mod:`harmonium.ratings.bias`):
+        pseudo-ratings shrinking the user and item offsets (default (15, 10)).
     dtype : torch.dtype
         Parameter dtype (float32 default).
     device : torch.device or str, optional
@@ -88,7 +93,11 @@ class RBMRecommender:
     users_, items_ : numpy.ndarray
         Known ids in index order.
     global_mean_ : float
-        Mean training rating (fallback for unknown items).
+        Mean training rating (the fallback when both ids are unknown).
+    bias_ : harmonium.ratings.bias.Biases
+        The fitted bias model ``mu + b_u + b_i`` over the known users and items: the
+        fallback for pairs the RBM cannot score (an unknown item gets ``mu + b_u``, an
+        unknown user ``mu + b_i``); :attr:`baseline_` wraps it as an estimator.
     history_ : list of dict
         Per epoch: ``epoch``, ``cd_steps``, ``seconds`` and ``val_rmse`` if validating.
 
@@ -113,6 +122,7 @@ class RBMRecommender:
         weight_decay: float = 0.001,
         cd_steps=(1, 3, 5, 9),
         weight_std: float = 0.01,
+        bias_reg=BIAS_REG,
         dtype: torch.dtype = torch.float32,
         device=None,
     ):
@@ -135,6 +145,7 @@ class RBMRecommender:
         self.cd_steps = tuple(check_positive_int(t, "cd_steps") for t in cd_steps)
         if not self.cd_steps:
             raise ValueError("cd_steps must hold at least one number of Gibbs steps")
+        self.bias_reg = BiasModel(bias_reg).reg
         self.dtype = dtype
         self.device = torch.device("cpu" if device is None else device)
         self.history_: list[dict] = []
@@ -153,10 +164,20 @@ class RBMRecommender:
         self._check_fitted()
         return self._ratings.items.ids
 
-    def _set_data(self, table: RatingTable) -> None:
-        """Store the training ratings and derived statistics."""
+    @property
+    def baseline_(self) -> BiasModel:
+        """The fitted fallback bias model as an estimator (``predict(users, items)``)."""
+        self._check_fitted()
+        return BiasModel.from_biases(self._ratings.users, self._ratings.items, self.bias_,
+                                     clip=(self.levels_[0], self.levels_[-1]))
+
+    def _set_data(self, table: RatingTable, biases=None) -> None:
+        """Store the training ratings, their bias model (fitted unless given), the index."""
         self._ratings = table
-        self.global_mean_, self._item_mean = table.item_means(self.levels_, ITEM_MEAN_DAMPING)
+        if biases is None:
+            biases = fit_biases(table.u, table.i, self.levels_[table.level], len(table.users),
+                                len(table.items), reg=self.bias_reg)
+        self.bias_, self.global_mean_ = biases, biases.global_mean
         case, unit, n_cases, _ = table.grouped(self.orientation)
         self._cases = RatingCases(case, unit, table.level, n_cases, self.device)
 
@@ -280,9 +301,9 @@ class RBMRecommender:
         Parameters
         ----------
         users, items : array-like, shape (n,)
-            Ids; unknown ones never raise: an unknown user gets the item's mean rating
-            shrunk toward the global mean by ``ITEM_MEAN_DAMPING`` (5) pseudo-ratings,
-            an unknown item the global mean.
+            Ids; unknown ones never raise: the fitted bias model (:attr:`bias_`) scores
+            them, an unknown item with ``mu + b_u`` (the user's shrunk offset), an
+            unknown user with ``mu + b_i``, both unknown with the global mean ``mu``.
 
         Returns
         -------
@@ -291,10 +312,8 @@ class RBMRecommender:
         """
         self._check_fitted()
         u, i = self._ratings.lookup(users, items)
-        out = np.full(len(u), self.global_mean_)
-        known_item = i >= 0
-        out[known_item] = self._item_mean[i[known_item]]
-        both = known_item & (u >= 0)
+        out = np.clip(self.bias_.predict(u, i), self.levels_[0], self.levels_[-1])
+        both = (i >= 0) & (u >= 0)
         if both.any():
             out[both] = self._expected(u[both], i[both])
         return out
@@ -305,7 +324,8 @@ class RBMRecommender:
         Parameters
         ----------
         user : hashable
-            A user id; an unknown user gets the items with the highest damped mean.
+            A user id; an unknown user gets the items with the highest bias-model
+            prediction ``mu + b_i``.
         k : int
             Number of items (fewer if fewer are available).
         exclude_rated : bool
@@ -324,7 +344,7 @@ class RBMRecommender:
         u = int(table.users.index(as_ids([user], "user"))[0])
         n_items = len(table.items)
         if u < 0:
-            scores = self._item_mean.copy()
+            scores = self.bias_.predict(np.full(n_items, -1), np.arange(n_items))
         else:
             scores = self._expected(np.full(n_items, u), np.arange(n_items))
             if exclude_rated:
@@ -345,6 +365,7 @@ class RBMRecommender:
             "levels": self.levels_.tolist(),
             **self._ratings.to_state(len(self.levels_)),
             "rbm": self.rbm_._to_state(),
+            "bias": bias_state(self.bias_),
             "history": self.history_,
         }
 
@@ -359,7 +380,9 @@ class RBMRecommender:
         obj = cls(**config, dtype=rbm.weight.dtype, device=rbm.weight.device)
         n_units, n_levels = rbm.visible.shape
         obj.levels_ = saved_levels(state, n_levels)
-        obj._set_data(saved_table(state, n_levels, n_units, obj.orientation))
+        table = saved_table(state, n_levels, n_units, obj.orientation)
+        # files written before the bias model: refit it from the stored table
+        obj._set_data(table, saved_biases(state, len(table.users), len(table.items)))
         obj.rbm_ = rbm
         obj.history_ = list(state_value(state, "history", list, owner=own)
                             if "history" in state else [])
