@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import torch
 
+from harmonium import parallel
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.boltzmann import BoltzmannMachine
+from harmonium.training.data import as_source
 from harmonium.training.loop import Loop, Task, train
 from harmonium.training.sgd import MomentumSGD
 from harmonium.training.transforms import WeightDecay, chain
@@ -160,8 +162,9 @@ def fit_boltzmann(
     Parameters
     ----------
     bm : BoltzmannMachine
-    data : array-like, shape (n_samples, n_visible)
-        Visible training states in the units' support.
+    data : array-like, memmap, .npy path, Dataset, DataLoader or iterable of batches
+        Visible training states, shape (n_samples, n_visible), in the units' support
+        (see :mod:`harmonium.training.data`).
     epochs : int
         Passes over the data.
     batch_size : int
@@ -192,7 +195,9 @@ def fit_boltzmann(
     BoltzmannMachine
         ``bm``, trained; ``bm.history_`` holds the per-epoch records.
     """
-    v = bm.check_visible(data, "data")
+    if parallel.world()[1] > 1:
+        raise ValueError("fit_boltzmann is not data-parallel: run it in one process")
+    source = as_source(data, lambda batch: bm.check_visible(batch, "data"))
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     n_chains = check_positive_int(n_chains, "n_chains")
@@ -211,5 +216,5 @@ def fit_boltzmann(
     loop = Loop(epochs, batch_size, MomentumSGD(bm.parameters(), lr=float(lr)), generator,
                 chain(*decay), progress=progress, description="boltzmann",
                 checkpoint=checkpoint, resume=resume, divergence_hint="lower the learning rate")
-    bm.history_ = train(task, v, loop).records
+    bm.history_ = train(task, source, loop).records
     return bm

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import torch
 
+from harmonium import parallel
+
 __all__ = ["Centered", "Centering", "center_gradients_"]
 
 
@@ -72,8 +74,8 @@ class Centering:
 
     @torch.no_grad()
     def update(self, model, state: dict, batch) -> dict:
-        mean_v = batch.v_data.flatten(1).mean(0)
-        mean_h = batch.mean_h.flatten(1).mean(0)
+        mean_v = parallel.batch_mean(batch.v_data.flatten(1))  # over all ranks' rows
+        mean_h = parallel.batch_mean(batch.mean_h.flatten(1))
         offset_v, offset_h = state.get("offset_v"), state.get("offset_h")
         if offset_v is None or offset_v.shape != mean_v.shape:
             offset_v, offset_h = mean_v.clone(), mean_h.clone()

@@ -13,8 +13,10 @@ import math
 import torch
 from torch import nn
 
+from harmonium import parallel
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.models.dbn import DBN
+from harmonium.training.data import Rows, as_source
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, train
 
@@ -59,7 +61,8 @@ class FineTuneTask(Task):
         self.model.zero_grad(set_to_none=True)
         logits = self.model(x)
         loss = self.loss_fn(logits, y)
-        loss.backward()
+        shard = parallel.current_shard()  # data-parallel: this rank's share of the mean
+        (loss if shard is None else loss * (shard.local / shard.total)).backward()
         self.total += loss.detach() * y.shape[0]
         self.correct += (logits.detach().argmax(1) == y).sum()
         self.seen += y.shape[0]
@@ -67,11 +70,46 @@ class FineTuneTask(Task):
 
     def end_epoch(self) -> dict:
         self.model.eval()
-        record = {"loss": self.total.item() / self.seen,
-                  "accuracy": self.correct.item() / self.seen}
+        seen = parallel.all_sum(torch.tensor(float(self.seen), device=self.total.device))
+        record = {"loss": parallel.all_sum(self.total).item() / seen.item(),
+                  "accuracy": parallel.all_sum(self.correct).item() / seen.item()}
         if self.validation is not None:
             record["val_accuracy"] = _accuracy(self.model, *self.validation)
         return record
+
+    def state_dict(self) -> dict:
+        """The epoch's running sums (a checkpoint may be written mid-epoch)."""
+        return {"total": self.total, "correct": self.correct, "seen": self.seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.correct = state["total"].clone(), state["correct"].clone()
+        self.seen = int(state["seen"])
+
+
+def _labelled_source(dbn: DBN, data, labels, n_classes):
+    """``(inputs, labels)`` batches of ``data`` (and ``labels``), and the class count."""
+    if dbn.n_labels:
+        n_classes = dbn.n_labels
+    if labels is not None:
+        source = as_source(data, lambda batch: dbn.check_input(batch, "data"))
+        if not isinstance(source, Rows):
+            raise ValueError("a stream of batches carries its own labels: pass batches of "
+                             "(inputs, labels) and labels=None")
+        if n_classes is None:
+            y_raw = torch.as_tensor(labels)
+            n_classes = max(int(y_raw.max().item()) + 1, 2) if y_raw.numel() else 2
+        y = dbn.check_labels(labels, source.n_rows, "labels", n_classes=n_classes)
+        return source.with_labels(y), n_classes
+    if n_classes is None:
+        raise ValueError("labels=None reads (inputs, labels) batches from the data: pass "
+                         "n_classes for an unlabelled DBN")
+
+    def prepare(batch):
+        if not isinstance(batch, tuple) or len(batch) != 2:
+            raise ValueError("with labels=None the data must hold pairs (inputs, labels)")
+        x = dbn.check_input(batch[0], "data")
+        return x, dbn.check_labels(batch[1], x.shape[0], "labels", n_classes=n_classes)
+    return as_source(data, prepare), n_classes
 
 
 def fine_tune(
@@ -96,9 +134,12 @@ def fine_tune(
     ----------
     dbn : DBN
         Pretrained (:func:`harmonium.fit_greedy`); ``dbn.classifier`` is set.
-    data : array-like, shape (n_samples, n_visible)
-    labels : array-like of int, shape (n_samples,)
-        Classes in ``[0, n_classes)``.
+    data : array-like, memmap, .npy path, Dataset, DataLoader or iterable of batches
+        Inputs, shape (n_samples, n_visible) (see :mod:`harmonium.training.data`).
+    labels : array-like of int, shape (n_samples,), or None
+        Classes in ``[0, n_classes)``; ``None`` when ``data`` yields pairs
+        ``(inputs, labels)`` (a tuple of arrays, a Dataset of pairs, a stream of pair
+        batches; then ``n_classes`` is needed for an unlabelled DBN).
     epochs, batch_size : int
     lr : float
         Adam learning rate.
@@ -127,26 +168,23 @@ def fine_tune(
     batch_size = check_positive_int(batch_size, "batch_size")
     lr = _check_rate(lr, "lr", strict=True)
     weight_decay = _check_rate(weight_decay, "weight_decay", strict=False)
-    x = dbn.check_input(data, "data")
-    if dbn.n_labels:
-        n_classes = dbn.n_labels
-    elif n_classes is None:
-        y_raw = torch.as_tensor(labels)
-        n_classes = max(int(y_raw.max().item()) + 1, 2) if y_raw.numel() else 2
-    y = dbn.check_labels(labels, x.shape[0], "labels", n_classes=n_classes)
+    source, n_classes = _labelled_source(dbn, data, labels, n_classes)
     val = None
     if validation_data is not None:
         xv = dbn.check_input(validation_data[0], "validation data")
         val = (xv, dbn.check_labels(validation_data[1], xv.shape[0], "validation labels",
                                     n_classes=n_classes))
-    generator = seeded_generator(generator, x.device)
+    generator = seeded_generator(generator, dbn.rbms[0].weight.device)
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * math.ceil(x.shape[0] / batch_size)
+    if source.n_rows is None:
+        raise ValueError("fine_tune needs data of known length (the learning-rate schedule "
+                         "spans all updates): pass map-style data or a Stream read once")
+    steps = epochs * math.ceil(source.n_rows / batch_size)
     loop = Loop(epochs, batch_size, optimizer, generator,
                 scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps),
                 per_update_schedule=True, progress=progress, description="fine-tuning",
                 divergence_hint="lower the fine-tuning learning rate")
-    history = train(FineTuneTask(net, val), (x, y), loop)
+    history = train(FineTuneTask(net, val), source, loop)
     dbn.classifier = net
     return history

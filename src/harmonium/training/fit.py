@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
+from harmonium.training.data import as_source, sample_rows
 from harmonium.training.gradient import rbm_gradient_step
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, as_callbacks, train
@@ -159,6 +160,7 @@ def fit(
     monitor: int = 256,
     checkpoint: str | Path | None = None,
     resume: bool | str | Path = False,
+    checkpoint_every: int | None = None,
     l1: float | None = None,
     sparsity: float | None = None,
     sparsity_cost: float | None = None,
@@ -178,9 +180,11 @@ def fit(
     ----------
     rbm : harmonium.RBM
         Trained in place.
-    data : array-like, shape (n_samples, *visible.shape)
-        Training data in the visible support (two-state units also take values in
-        between, read as probabilities; see :func:`check_training_data`).
+    data : array-like, memmap, .npy path, Dataset, DataLoader or iterable of batches
+        Training data, shape (n_samples, *visible.shape), in the visible support
+        (two-state units also take values in between, read as probabilities; see
+        :func:`check_training_data`). Anything but in-memory data is read batch by
+        batch and never loaded whole (see :mod:`harmonium.training.data`).
     method : training method, default ``CD(1)``
         :class:`~harmonium.CD`, :class:`~harmonium.PCD`, or any object following the
         protocol of :mod:`harmonium.training.methods`.
@@ -213,7 +217,8 @@ def fit(
     validation_data : array-like, optional
         Held-out data for ``val_pseudo_ll`` and ``free_energy_gap``.
     monitor : int
-        Number of (evenly spaced) samples the metrics use; 0 turns them off.
+        Number of (evenly spaced) samples the metrics use (the first ones of a
+        stream); 0 turns them off.
     checkpoint : path, optional
         Written (atomically) at the end of every epoch with everything needed to
         resume bit for bit: parameters, method state (chains), optimiser and
@@ -221,6 +226,9 @@ def fit(
     resume : bool or path
         ``True`` resumes from ``checkpoint`` when that file exists; a path resumes
         from that file.
+    checkpoint_every : int, optional
+        Also write the checkpoint every this many updates, with the position in the
+        epoch: a resumed run continues mid-epoch exactly as if uninterrupted.
     l1, sparsity, sparsity_cost : float, optional
         Deprecated: pass ``transforms=[L1(l1)]`` or
         ``transforms=[Sparsity(sparsity, sparsity_cost)]``.
@@ -246,6 +254,8 @@ def fit(
         raise TypeError(f"method must have a negative(...) method like CD or PCD, got {method!r}")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    if checkpoint_every is not None:
+        checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     monitor = check_positive_int(monitor, "monitor", minimum=0)
     lr = _check_number(lr, "lr", strict=True)
     momentum = _check_number(momentum, "momentum")
@@ -253,7 +263,7 @@ def fit(
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     chained = _transforms(method, transforms, _check_number(weight_decay, "weight_decay"),
                           _deprecated_penalties(l1, sparsity, sparsity_cost))
-    x = check_training_data(rbm, data, "data")
+    source = as_source(data, lambda batch: check_training_data(rbm, batch, "data"))
     held_out = None if validation_data is None else check_training_data(
         rbm, validation_data, "validation_data"
     )
@@ -261,10 +271,11 @@ def fit(
     optimizer = _make_optimizer(rbm, optimizer, lr, momentum)
     watched = None
     if monitor:
-        watched = (monitor_subset(x, monitor),
+        watched = (sample_rows(source, monitor),
                    None if held_out is None else monitor_subset(held_out, monitor))
     loop = Loop(epochs, batch_size, optimizer, generator, chained,
                 scheduler=_make_scheduler(scheduler, optimizer),
                 callbacks=as_callbacks(callbacks), progress=progress,
-                checkpoint=checkpoint, resume=resume, divergence_hint=_remedy(rbm))
-    return train(RBMTask(rbm, method, watched), x, loop)
+                checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
+                divergence_hint=_remedy(rbm))
+    return train(RBMTask(rbm, method, watched), source, loop)

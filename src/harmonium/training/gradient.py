@@ -20,8 +20,10 @@ through every parameter, for every pair of unit types. The data's hidden input i
 computed once and shared with the negative phase (CD starts from it), so a CD-1 step
 costs exactly five matrix products.
 
-Everything lands in ordinary ``.grad`` tensors: a distributed loop can all-reduce
-them between :func:`compute_gradients` and ``optimizer.step()``.
+Everything lands in ordinary ``.grad`` tensors. Under ``torch.distributed`` the means
+are taken over the rows of all ranks (:func:`harmonium.parallel.global_rows`), so
+the training loop's one all-reduce of ``.grad`` gives the gradient of the whole
+global batch.
 """
 
 from __future__ import annotations
@@ -31,19 +33,23 @@ from typing import NamedTuple
 
 import torch
 
+from harmonium import parallel
 from harmonium.training.transforms import Sparsity
 
 __all__ = ["RBMBatch", "compute_gradients", "rbm_gradient_step"]
 
 
 @functools.lru_cache(maxsize=8)
-def _batch_weights(n_data: int, n_model: int, dtype, device):
-    """The loss's batch-mean weights ``(1 / n_data, -1 / n_model)`` and their negatives.
+def _batch_weights(rows: tuple[int, int], means_over: tuple[int, int], dtype, device):
+    """The loss's batch-mean weights ``(1 / n_data, -1 / n_model)`` and their negatives,
+    one per row of ``rows`` (data, model), for means over ``means_over`` rows (more
+    than ``rows`` when the batch is split across data-parallel ranks).
 
     Cached (read only): the same vectors serve every mini-batch of a run.
     """
-    plus = (torch.full((n_data,), 1.0 / n_data, dtype=dtype, device=device),
-            torch.full((n_model,), -1.0 / n_model, dtype=dtype, device=device))
+    (n_data, n_model), (all_data, all_model) = rows, means_over
+    plus = (torch.full((n_data,), 1.0 / all_data, dtype=dtype, device=device),
+            torch.full((n_model,), -1.0 / all_model, dtype=dtype, device=device))
     return plus, tuple(-c for c in plus)
 
 
@@ -97,8 +103,9 @@ def rbm_gradient_step(rbm, v_data: torch.Tensor, method, *, generator=None) -> R
         inputs_model = rbm.inputs_h_from_v(v_model)
         mean_data = hidden.mean_from_inputs(inputs_data)
         mean_model = hidden.mean_from_inputs(inputs_model)
-        n_data, n_model = v_data.shape[0], v_model.shape[0]
-        coefs = _batch_weights(n_data, n_model, v_data.dtype, v_data.device)
+        rows = (v_data.shape[0], v_model.shape[0])
+        n_data, n_model = means_over = parallel.global_rows(*rows)
+        coefs = _batch_weights(rows, means_over, v_data.dtype, v_data.device)
         _layer_gradients(rbm, (v_data, v_model), (inputs_data, inputs_model),
                          (mean_data, mean_model), coefs)
         # dL/dW = -v_data' E[h | I_data] / n_data + v_model' E[h | I_model] / n_model

@@ -37,7 +37,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from harmonium import parallel
 from harmonium.io import load, save
+from harmonium.training.data import Position, Rows, Stream, as_source, epoch_batches
 from harmonium.training.history import History
 from harmonium.training.transforms import Chain
 
@@ -103,6 +105,9 @@ class Loop:
     checkpoint, resume : path or None, bool or path
         Checkpoint written atomically after every epoch; ``resume=True`` continues
         from it when it exists, a path resumes from that file.
+    checkpoint_every : int, optional
+        Also write the checkpoint every this many updates within an epoch (with the
+        position in the epoch, so a resumed run continues mid-epoch).
     divergence_hint : str
         The remedy named when parameters become non-finite.
     """
@@ -119,6 +124,7 @@ class Loop:
     description: str = "epoch"
     checkpoint: str | Path | None = None
     resume: bool | str | Path = False
+    checkpoint_every: int | None = None
     divergence_hint: str = "lower the learning rate or the momentum"
 
 
@@ -126,11 +132,15 @@ def _str_keys(d: dict) -> dict:
     return {str(k): v for k, v in d.items()}
 
 
-def _checkpoint(loop: Loop, task, epoch: int, transform_state, history) -> dict:
+def _checkpoint(loop: Loop, task, epoch: int, position: Position | None, transform_state,
+                history) -> dict:
+    """Everything a resumed run needs; collective under ``torch.distributed`` (sharded
+    task state is gathered), so every rank calls it and rank 0 saves it."""
     opt = loop.optimizer.state_dict()
     return {
         "format": CHECKPOINT_FORMAT,
         "epoch": epoch,
+        "position": None if position is None else position.to_state(),
         "model": dict(task.model.state_dict()),
         "task": {"type": task.kind, "state": task.state_dict()},
         "transforms": transform_state,
@@ -141,7 +151,13 @@ def _checkpoint(loop: Loop, task, epoch: int, transform_state, history) -> dict:
     }
 
 
-def _restore(path, loop: Loop, task) -> tuple[int, dict, History]:
+def _save(loop: Loop, task, epoch: int, position, transform_state, history) -> None:
+    ckpt = _checkpoint(loop, task, epoch, position, transform_state, history)
+    if parallel.is_main():
+        save(ckpt, loop.checkpoint)
+
+
+def _restore(path, loop: Loop, task) -> dict:
     ckpt = load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a harmonium training checkpoint")
@@ -159,26 +175,42 @@ def _restore(path, loop: Loop, task) -> tuple[int, dict, History]:
         task.model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise ValueError(f"{path} does not match the model: {exc}") from None
-    task.load_state_dict(ckpt["task"]["state"])
     opt = ckpt["optimizer"]
     state = {int(k): v for k, v in opt["state"].items()}
     loop.optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
     if loop.scheduler is not None and ckpt["scheduler"] is not None:
         loop.scheduler.load_state_dict(ckpt["scheduler"])
     loop.generator.set_state(ckpt["generator"])
-    return int(ckpt["epoch"]), ckpt["transforms"], History(list(ckpt["history"]))
+    return ckpt
 
 
-def _start(loop: Loop, task, history: History | None):
-    """Epoch to start at, transform state and history: fresh, or from the checkpoint."""
-    resume_from = loop.checkpoint if loop.resume is True else (loop.resume or None)
-    if resume_from is not None and Path(resume_from).is_file():
-        start, transform_state, history = _restore(resume_from, loop, task)
-        log.info("resumed from %s at epoch %d", resume_from, start)
-        return start, transform_state, history
-    if loop.resume is not True and resume_from is not None:
-        raise FileNotFoundError(f"no checkpoint to resume from at {resume_from}")
-    return 0, loop.transforms.init(task.model), History() if history is None else history
+class _Run:
+    """Where a run starts: epoch, position within it, transform state, history, and
+    the task state still to load (after the first epoch's ``begin_epoch``)."""
+
+    def __init__(self, loop: Loop, task, history: History | None):
+        resume_from = loop.checkpoint if loop.resume is True else (loop.resume or None)
+        self.task_state = None
+        if resume_from is not None and Path(resume_from).is_file():
+            ckpt = _restore(resume_from, loop, task)
+            log.info("resumed from %s at epoch %d", resume_from, ckpt["epoch"])
+            self.epoch, self.transform_state = int(ckpt["epoch"]), ckpt["transforms"]
+            self.position = Position.from_state(ckpt.get("position"))
+            self.history, self.task_state = History(list(ckpt["history"])), ckpt["task"]["state"]
+            return
+        if loop.resume is not True and resume_from is not None:
+            raise FileNotFoundError(f"no checkpoint to resume from at {resume_from}")
+        self.epoch, self.position = 0, Position()
+        self.transform_state = loop.transforms.init(task.model)
+        self.history = History() if history is None else history
+        parallel.broadcast_([*task.model.parameters(), *task.model.buffers()])
+        parallel.broadcast_generator_(loop.generator)
+
+    def begin_epoch(self, task, epoch: int, epochs: int) -> None:
+        task.begin_epoch(epoch, epochs)
+        if self.task_state is not None:
+            task.load_state_dict(self.task_state)
+            self.task_state = None
 
 
 def _check_finite(model, epoch: int, hint: str) -> None:
@@ -190,23 +222,8 @@ def _check_finite(model, epoch: int, hint: str) -> None:
             )
 
 
-def _batches(tensors: tuple[torch.Tensor, ...], loop: Loop):
-    """Mini-batches of rows in the order of a permutation drawn from the generator."""
-    n, size = tensors[0].shape[0], loop.batch_size
-    perm = torch.randperm(n, generator=loop.generator, device=loop.generator.device)
-    perm = perm.to(tensors[0].device)
-    if len(tensors) == 1:
-        (x,) = tensors
-        for s in range(0, n, size):
-            yield x.index_select(0, perm[s : s + size])
-    else:
-        for s in range(0, n, size):
-            idx = perm[s : s + size]
-            yield tuple(t.index_select(0, idx) for t in tensors)
-
-
-def _epoch(loop: Loop, task, tensors, transform_state, bar):
-    """One pass over the data; returns the transform state after it.
+def _epoch(loop: Loop, task, source, run: _Run, bar) -> int:
+    """One pass over the data from ``run.position``; returns the rows batched.
 
     The per-update calls are looked up once: at small batches the step's fixed Python
     cost is a visible share of its time.
@@ -214,17 +231,28 @@ def _epoch(loop: Loop, task, tensors, transform_state, bar):
     transforms = loop.transforms if loop.transforms else None
     step, after_update, optimizer_step = task.step, task.after_update, loop.optimizer.step
     schedule = loop.scheduler.step if loop.per_update_schedule else None
-    generator, model, single = loop.generator, task.model, len(tensors) == 1
-    for batch in _batches(tensors, loop):
-        info = step(batch, generator=generator)
+    generator, model, every = loop.generator, task.model, loop.checkpoint_every
+    reduce = parallel.world()[1] > 1
+    params = list(model.parameters()) if reduce else None
+    rows_done = updates = 0
+    for batch, rows in epoch_batches(source, loop.batch_size, generator, run.position):
+        if reduce:
+            with parallel.draw_rows(parallel.row_shard(rows)):
+                info = step(batch, generator=generator)
+            parallel.all_reduce_gradients_(params)
+        else:
+            info = step(batch, generator=generator)
         if transforms is not None:
-            transform_state = transforms.update(model, transform_state, info)
+            run.transform_state = transforms.update(model, run.transform_state, info)
         optimizer_step()
         if schedule is not None:
             schedule()
         after_update()
-        bar.update((batch if single else batch[0]).shape[0])
-    return transform_state
+        bar.update(rows)
+        rows_done, updates = rows_done + rows, updates + 1
+        if every and loop.checkpoint is not None and updates % every == 0:
+            _save(loop, task, run.epoch, run.position, run.transform_state, run.history)
+    return rows_done
 
 
 def train(task, data, loop: Loop, *, history: History | None = None) -> History:
@@ -234,9 +262,10 @@ def train(task, data, loop: Loop, *, history: History | None = None) -> History:
     ----------
     task : training task
         See the module docstring.
-    data : torch.Tensor or tuple of torch.Tensor, each (n_samples, ...)
+    data : torch.Tensor, tuple of torch.Tensor, or a source of :mod:`harmonium.training.data`
         Rows to batch (a tuple is batched row-aligned, e.g. inputs and labels), on the
-        model's device.
+        model's device; or :class:`~harmonium.training.data.Rows` /
+        :class:`~harmonium.training.data.Stream` preparing each batch.
     loop : Loop
     history : History, optional
         Appended to (epochs are numbered after its records); a resumed run takes the
@@ -246,38 +275,45 @@ def train(task, data, loop: Loop, *, history: History | None = None) -> History:
     -------
     History
     """
-    tensors = data if isinstance(data, tuple) else (data,)
-    n = tensors[0].shape[0]
-    start, transform_state, history = _start(loop, task, history)
-    bar = tqdm(total=(loop.epochs - start) * n, unit="sample", unit_scale=True,
-               disable=not loop.progress, dynamic_ncols=True)
+    source = data if isinstance(data, (Rows, Stream)) else \
+        as_source(data, lambda d: d, name="data")
+    run = _Run(loop, task, history)
+    n = source.n_rows
+    bar = tqdm(total=None if n is None else (loop.epochs - run.epoch) * n - run.position.taken,
+               unit="sample", unit_scale=True, dynamic_ncols=True,
+               disable=not (loop.progress and parallel.is_main()))
     try:
-        for epoch in range(start, loop.epochs):
+        while run.epoch < loop.epochs:
+            epoch = run.epoch
             bar.set_description(f"{loop.description} {epoch + 1}/{loop.epochs}")
-            task.begin_epoch(epoch, loop.epochs)
+            run.begin_epoch(task, epoch, loop.epochs)
             tic = time.perf_counter()
-            transform_state = _epoch(loop, task, tensors, transform_state, bar)
-            device = tensors[0].device
+            rows = _epoch(loop, task, source, run, bar)
+            device = next(iter(task.model.parameters())).device
             if device.type == "cuda":  # the epoch's kernels are queued, not yet run
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - tic
             _check_finite(task.model, epoch + 1, loop.divergence_hint)
             if loop.scheduler is not None and not loop.per_update_schedule:
                 loop.scheduler.step()
-            record = {"epoch": len(history) + 1, "seconds": seconds,
-                      "samples_per_s": n / seconds, **task.end_epoch()}
-            history.records.append(record)
+            record = {"epoch": len(run.history) + 1, "seconds": seconds,
+                      "samples_per_s": rows / seconds, **task.end_epoch()}
+            run.history.records.append(record)
+            run.epoch, run.position = epoch + 1, Position()
+            if bar.total is None and source.n_rows is not None:
+                bar.total = (loop.epochs - epoch) * source.n_rows
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
                              if k not in ("epoch", "seconds") and isinstance(v, float)})
             log.info("%s %d: %s", loop.description, epoch + 1, record)
             if loop.checkpoint is not None:
-                save(_checkpoint(loop, task, epoch + 1, transform_state, history),
-                     loop.checkpoint)
+                _save(loop, task, epoch + 1, None, run.transform_state, run.history)
             if any([cb(epoch + 1, record, task.model) is True for cb in loop.callbacks]):
                 break
     finally:
         bar.close()
-    return history
+    if run.task_state is not None:  # resumed from a finished run: its final state
+        task.load_state_dict(run.task_state)
+    return run.history
 
 
 def as_callbacks(callbacks: Iterable[Callable]) -> list[Callable]:

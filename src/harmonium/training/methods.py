@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import torch
 
+from harmonium import parallel
 from harmonium._numerics import check_positive_int
 
 __all__ = ["CD", "PCD"]
@@ -115,29 +116,41 @@ class PCD:
 
     @torch.no_grad()
     def negative(self, rbm, v_data, inputs_h, *, generator=None):
-        """Advance the persistent chains by ``k`` sweeps; shape ``(n_chains, *visible.shape)``."""
+        """Advance the persistent chains by ``k`` sweeps; shape ``(n_chains, *visible.shape)``.
+
+        Under ``torch.distributed`` each rank advances its shard of the chains
+        (:func:`harmonium.parallel.row_shard`) with its slice of the global draws.
+        """
         v, p = self.chains, rbm.visible.params
         if v is None or tuple(v.shape[1:]) != rbm.visible.shape:
-            n = v_data.shape[0] if self.n_chains is None else self.n_chains
-            zeros = torch.zeros((n, *rbm.visible.shape), dtype=p.dtype, device=p.device)
-            v = rbm.visible.sample_from_inputs(zeros, generator=generator)
+            if self.n_chains is None:  # the global batch size of the first call
+                self.n_chains = parallel.global_rows(v_data.shape[0])[0]
+            shard = parallel.row_shard(self.n_chains)
+            zeros = torch.zeros((shard.local, *rbm.visible.shape), dtype=p.dtype,
+                                device=p.device)
+            with parallel.draw_rows(shard):
+                v = rbm.visible.sample_from_inputs(zeros, generator=generator)
         elif v.device != p.device or v.dtype != p.dtype:
             v = v.to(device=p.device, dtype=p.dtype)
-        for _ in range(self.k):
-            h = rbm.sample_h_from_v(v, generator=generator)
-            v = rbm.sample_v_from_h(h, generator=generator)
+        with parallel.draw_rows(parallel.row_shard(self.n_chains)):
+            for _ in range(self.k):
+                h = rbm.sample_h_from_v(v, generator=generator)
+                v = rbm.sample_v_from_h(h, generator=generator)
         self.chains = v
         return v
 
     def state_dict(self) -> dict:
-        """``{"chains": tensor}`` once chains exist, else ``{}``."""
-        return {} if self.chains is None else {"chains": self.chains}
+        """``{"chains": tensor}`` once chains exist (all of them, gathered from the
+        data-parallel ranks), else ``{}``."""
+        if self.chains is None:
+            return {}
+        return {"chains": parallel.gather_rows(self.chains, self.n_chains)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore chains saved by :meth:`state_dict`."""
         chains = state.get("chains")
         if chains is not None and not isinstance(chains, torch.Tensor):
             raise TypeError(f"PCD chains must be a tensor, got {type(chains).__name__}")
-        self.chains = None if chains is None else chains.clone()
+        self.chains = None if chains is None else parallel.local_rows(chains).clone()
         if chains is not None:
             self.n_chains = chains.shape[0]

@@ -23,6 +23,8 @@ import math
 
 import torch
 
+from harmonium import parallel
+
 __all__ = ["L1", "Chain", "FreezeParameter", "Sparsity", "WeightDecay", "chain"]
 
 
@@ -124,6 +126,8 @@ class Sparsity:
         return {}
 
     def update(self, model, state: dict, batch) -> dict:
+        if parallel.world()[1] > 1:
+            raise ValueError("Sparsity is not data-parallel yet: train in one process")
         hidden = model.hidden
         inputs = batch.inputs_h.detach().requires_grad_(True)
         wrt = (inputs, hidden.params) if hidden.params.requires_grad else (inputs,)

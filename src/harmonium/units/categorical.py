@@ -6,6 +6,7 @@ import torch
 from torch.nn.functional import one_hot
 
 from harmonium._numerics import check_positive_int
+from harmonium.parallel import uniform_like
 from harmonium.units.base import SMOOTHING, Units
 
 __all__ = ["Categorical"]
@@ -49,7 +50,7 @@ class Categorical(Units):
     def sample_from_inputs(self, inputs, *, generator=None):
         # Gumbel-max: argmax(logits + Gumbel noise) is an exact categorical draw.
         field = self._field(inputs)
-        u = torch.rand(field.shape, generator=generator, dtype=field.dtype, device=field.device)
+        u = uniform_like(torch.empty_like(field), generator)
         gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(field.dtype).tiny)))
         return one_hot((field + gumbel).argmax(-1), self.n_categories).to(field.dtype)
 

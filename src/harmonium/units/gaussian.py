@@ -7,6 +7,7 @@ import math
 import torch
 
 from harmonium._numerics import check_positive_int
+from harmonium.parallel import standard_normal
 from harmonium.units.base import Units
 
 __all__ = ["Gaussian"]
@@ -52,7 +53,7 @@ class Gaussian(Units):
 
     def sample_from_inputs(self, inputs, *, generator=None):
         mean = self.mean_from_inputs(inputs)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        noise = standard_normal(mean.shape, generator, dtype=mean.dtype, device=mean.device)
         return mean + noise * self.precision.rsqrt()
 
     def mode_from_inputs(self, inputs):
