@@ -30,6 +30,7 @@ __all__ = [
     "RatingBatch",
     "RatingCases",
     "cd_loss",
+    "expected_grid",
     "expected_ratings",
     "free_energy",
     "hidden_inputs",
@@ -261,9 +262,49 @@ def expected_ratings(
     torch.Tensor, shape (m,)
     """
     distinct, local = torch.unique(case, return_inverse=True)
-    h = torch.cat([
-        rbm.hidden.mean_from_inputs(hidden_inputs(rbm, cases.batch(chunk)))
-        for chunk in distinct.split(_CHUNK_CASES)
-    ])
+    h = hidden_means(rbm, cases, distinct)
     probs = rating_probabilities(rbm, h, local.reshape(-1), unit)
     return probs @ levels.to(probs)
+
+
+@torch.no_grad()
+def hidden_means(rbm: RBM, cases: RatingCases, which: torch.Tensor) -> torch.Tensor:
+    """Mean-field hidden probabilities ``p(h = 1 | v)`` of cases, shape (m, n_hidden).
+
+    Parameters
+    ----------
+    which : torch.LongTensor, shape (m,)
+        Case indices into ``cases``.
+    """
+    parts = [rbm.hidden.mean_from_inputs(hidden_inputs(rbm, cases.batch(chunk)))
+             for chunk in which.split(_CHUNK_CASES)]
+    return torch.cat(parts) if parts else rbm.weight.new_zeros(0, rbm.n_hidden)
+
+
+@torch.no_grad()
+def expected_grid(rbm: RBM, h: torch.Tensor, unit: torch.Tensor, levels: torch.Tensor, *,
+                  cases_are_rows: bool) -> torch.Tensor:
+    """Expected ratings of every (case, unit) combination of some cases and units.
+
+    ``sum_s levels[s] softmax_s(b[unit, s] + W[unit, s, :] . h[case])``, the same value
+    as :func:`expected_ratings`, for a whole grid at once (ranking every item for a
+    user).
+
+    Parameters
+    ----------
+    h : torch.Tensor, shape (n_cases, n_hidden)
+        Hidden means of the cases (:func:`hidden_means`).
+    unit : torch.LongTensor, shape (n_units,)
+        The visible units.
+    levels : torch.Tensor, shape (k,)
+    cases_are_rows : bool
+        Lay the grid out as (cases, units) (True) or (units, cases).
+
+    Returns
+    -------
+    torch.Tensor, shape (n_cases, n_units) or (n_units, n_cases)
+    """
+    w, b = rbm.weight.index_select(0, unit), rbm.visible.bias.index_select(0, unit)
+    logits = torch.einsum("ukh,ch->cuk", w, h) + b  # (cases, units, k)
+    grid = torch.softmax(logits, dim=-1) @ levels.to(logits)
+    return grid if cases_are_rows else grid.T

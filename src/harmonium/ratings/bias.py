@@ -152,10 +152,16 @@ class BiasModel:
         self.clip = None if clip is None else (float(clip[0]), float(clip[1]))
 
     @classmethod
-    def from_biases(cls, users: IdMap, items: IdMap, biases: Biases, clip) -> BiasModel:
-        """A fitted model from id maps and their :class:`Biases` (no refitting)."""
+    def from_biases(cls, users: IdMap, items: IdMap, biases: Biases, clip,
+                    rated: tuple[np.ndarray, np.ndarray]) -> BiasModel:
+        """A fitted model from id maps, their :class:`Biases` and the training pairs.
+
+        ``rated`` holds the user and item indices of the training ratings, shape (n,)
+        each (left out of :meth:`recommend_many`'s lists).
+        """
         obj = cls(clip=clip)
         obj._users, obj._items, obj.biases_ = users, items, biases
+        obj._rated = rated
         return obj
 
     @property
@@ -171,7 +177,7 @@ class BiasModel:
         u_raw, i_raw, r = parse_ratings(users, items, ratings)
         user_ids, u = encode(u_raw, "users")
         item_ids, i = encode(i_raw, "items")
-        self._users, self._items = IdMap(user_ids), IdMap(item_ids)
+        self._users, self._items, self._rated = IdMap(user_ids), IdMap(item_ids), (u, i)
         self.biases_ = fit_biases(u, i, r, len(user_ids), len(item_ids), reg=self.reg,
                                   rounds=self.rounds)
         if self.clip is None:
@@ -198,3 +204,31 @@ class BiasModel:
                              f"and {len(i_raw)}")
         pred = self.biases_.predict(self._users.index(u_raw), self._items.index(i_raw))
         return np.clip(pred, *self.clip)
+
+    def recommend_many(self, users, k: int = 10) -> list:
+        """The ``k`` items with the highest ``b_i`` each user did not rate in training.
+
+        Parameters
+        ----------
+        users : array-like, shape (m,)
+        k : int
+
+        Returns
+        -------
+        list of (ids, scores)
+            Item ids (best first) and predictions, arrays of shape (<= k,), per user.
+        """
+        if not hasattr(self, "biases_"):
+            raise ValueError("this BiasModel is not fitted yet: call fit first")
+        k = check_positive_int(k, "k")
+        u = self._users.index(as_ids(users, "users"))
+        order = np.argsort(-self.biases_.item, kind="stable")
+        rated = set(zip(*(a.tolist() for a in self._rated), strict=True))
+        out = []
+        for who in u.tolist():
+            top = [j for j in order[: k + (0 if who < 0 else np.sum(self._rated[0] == who))]
+                   if (who, j) not in rated][:k]
+            top = np.asarray(top, dtype=np.int64)
+            out.append((self._items.ids[top],
+                        self.biases_.predict(np.full(len(top), who), top).clip(*self.clip)))
+        return out

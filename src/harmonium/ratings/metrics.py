@@ -20,6 +20,11 @@ def rating_metrics(users, y_true, y_pred, *, k: int = 10, threshold: float = 4.0
     predicted rating is ``>= threshold``. Users with nothing recommended are left out
     of the precision mean (undefined there), users with nothing relevant out of recall.
 
+    Ranking only the held-out items tells the ranking which items each user rated:
+    these precision and recall are optimistic. The leak-free ones rank every item the
+    user did not rate in training (:func:`harmonium.ratings.ranking_metrics`,
+    :meth:`harmonium.RBMRecommender.evaluate`).
+
     Parameters
     ----------
     users : array-like, shape (n,)

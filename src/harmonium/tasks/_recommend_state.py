@@ -8,11 +8,13 @@ import numpy as np
 import torch
 
 from harmonium.io import state_value
+from harmonium.models.rbm import RBM
 from harmonium.ratings.bias import Biases
 from harmonium.ratings.ids import IdMap, narrow
 from harmonium.ratings.table import RatingTable
 
-__all__ = ["bias_state", "saved_biases", "saved_levels", "saved_table"]
+__all__ = ["bias_state", "recommender_state", "restore_recommender", "saved_biases",
+           "saved_levels", "saved_table"]
 
 _OWNER = "RBMRecommender"
 _INT64_MAX = 2**63 - 1
@@ -92,3 +94,46 @@ def saved_biases(state: dict, n_users: int, n_items: int) -> Biases | None:
                              f"{tuple(t.shape)}")
         offsets.append(t.cpu().numpy().astype(np.float64))
     return Biases(mu, *offsets)
+
+
+def recommender_state(est, config: tuple) -> dict:
+    """An RBMRecommender's state: config, levels, ratings, RBM, bias model, history."""
+    state = {
+        "config": {name: getattr(est, name) for name in config},
+        "levels": est.levels_.tolist(),
+        **est._ratings.to_state(len(est.levels_)),
+        "rbm": est.rbm_._to_state(),
+        "bias": bias_state(est.bias_),
+        "history": est.history_,
+    }
+    if est.best_epoch_ is not None:
+        state["best_epoch"] = int(est.best_epoch_)
+    return state
+
+
+def restore_recommender(cls, state: dict, config_keys: tuple):
+    """The RBMRecommender saved by :func:`recommender_state`, each part checked.
+
+    Files written before the bias model get it refitted from the stored ratings (the
+    same ALS on the same table, so the same offsets); files written before early
+    stopping get ``best_epoch_ = None``.
+    """
+    rbm = RBM._from_state(state_value(state, "rbm", dict, owner=_OWNER))
+    config = state_value(state, "config", dict, owner=_OWNER)
+    if not set(config) <= set(config_keys) or len(rbm.visible.shape) != 2:
+        raise ValueError(f"the {_OWNER} state needs a config with keys among {config_keys} "
+                         "and an RBM with (units, levels) visible units")
+    obj = cls(**config, dtype=rbm.weight.dtype, device=rbm.weight.device)
+    n_units, n_levels = rbm.visible.shape
+    obj.levels_ = saved_levels(state, n_levels)
+    table = saved_table(state, n_levels, n_units, obj.orientation)
+    obj._set_data(table, saved_biases(state, len(table.users), len(table.items)))
+    obj.rbm_ = rbm
+    obj.history_ = list(state_value(state, "history", list, owner=_OWNER)
+                        if "history" in state else [])
+    if "best_epoch" in state:
+        best = state_value(state, "best_epoch", int, owner=_OWNER)
+        if best < 1:
+            raise ValueError(f"the {_OWNER} state's 'best_epoch' must be >= 1, got {best}")
+        obj.best_epoch_ = best
+    return obj

@@ -14,17 +14,17 @@ import numpy as np
 import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
-from harmonium.io import savable, state_value
+from harmonium.io import savable
 from harmonium.models.rating_init import add_units, init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases, expected_ratings
-from harmonium.models.rbm import RBM
 from harmonium.ratings.bias import BIAS_REG, BiasModel, fit_biases
 from harmonium.ratings.columns import parse_ratings
+from harmonium.ratings.evaluation import evaluate_recommender
 from harmonium.ratings.ids import as_ids
-from harmonium.ratings.metrics import rating_metrics
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
-from harmonium.tasks._recommend_state import bias_state, saved_biases, saved_levels, saved_table
+from harmonium.tasks._recommend_rank import top_k
+from harmonium.tasks._recommend_state import recommender_state, restore_recommender
 from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
@@ -149,6 +149,7 @@ class RBMRecommender:
         self.dtype = dtype
         self.device = torch.device("cpu" if device is None else device)
         self.history_: list[dict] = []
+        self.best_epoch_: int | None = None
 
     def _check_fitted(self):
         if not hasattr(self, "rbm_"):
@@ -168,8 +169,9 @@ class RBMRecommender:
     def baseline_(self) -> BiasModel:
         """The fitted fallback bias model as an estimator (``predict(users, items)``)."""
         self._check_fitted()
-        return BiasModel.from_biases(self._ratings.users, self._ratings.items, self.bias_,
-                                     clip=(self.levels_[0], self.levels_[-1]))
+        t = self._ratings
+        return BiasModel.from_biases(t.users, t.items, self.bias_,
+                                     clip=(self.levels_[0], self.levels_[-1]), rated=(t.u, t.i))
 
     def _set_data(self, table: RatingTable, biases=None) -> None:
         """Store the training ratings, their bias model (fitted unless given), the index."""
@@ -338,55 +340,48 @@ class RBMRecommender:
         scores : numpy.ndarray, shape (k,)
             Their predicted ratings.
         """
+        return self.recommend_many(as_ids([user], "user"), k, exclude_rated=exclude_rated)[0]
+
+    def recommend_many(self, users, k: int = 10, *, exclude_rated: bool = True) -> list:
+        """:meth:`recommend` for many users, scoring all items of a block of users at once.
+
+        Parameters
+        ----------
+        users : array-like, shape (m,)
+            User ids (unknown ones get the bias model's ranking).
+        k : int
+        exclude_rated : bool
+
+        Returns
+        -------
+        list of (ids, scores)
+            One pair of arrays of shape (<= k,) per user, as :meth:`recommend` returns.
+        """
         self._check_fitted()
         k = check_positive_int(k, "k")
-        table = self._ratings
-        u = int(table.users.index(as_ids([user], "user"))[0])
-        n_items = len(table.items)
-        if u < 0:
-            scores = self.bias_.predict(np.full(n_items, -1), np.arange(n_items))
-        else:
-            scores = self._expected(np.full(n_items, u), np.arange(n_items))
-            if exclude_rated:
-                scores[table.i[table.u == u]] = -np.inf
-        order = np.argsort(-scores, kind="stable")[:k]
-        order = order[np.isfinite(scores[order])]
-        return table.items.ids[order], scores[order]
+        return top_k(self, as_ids(users, "users"), k, exclude_rated)
 
     def evaluate(self, users, items, ratings, *, k: int = 10, threshold: float = 4.0) -> dict:
-        """:func:`rating_metrics` of this model's predictions on held-out ratings."""
-        u, i, r = parse_ratings(users, items, ratings)
-        return rating_metrics(u, r, self.predict(u, i), k=k, threshold=threshold)
+        """Errors, leak-free ranking metrics and per-group errors on held-out ratings.
+
+        :func:`harmonium.ratings.evaluation.evaluate_recommender` with this model's
+        training pairs: ``rmse``, ``mae``, ``n``, ``precision@k``, ``recall@k``,
+        ``ndcg@k``, ``map@k`` (top-k lists over all items the user did not rate in
+        training, built without the held-out ratings), ``users`` and ``groups``
+        (known / new items, new users, light / heavy users).
+        """
+        self._check_fitted()
+        t = self._ratings
+        return evaluate_recommender(self, users, items, ratings, k=k, threshold=threshold,
+                                    train_users=t.users.ids[t.u], train_items=t.items.ids[t.i])
 
     def _to_state(self) -> dict:
         self._check_fitted()
-        return {
-            "config": {name: getattr(self, name) for name in _CONFIG},
-            "levels": self.levels_.tolist(),
-            **self._ratings.to_state(len(self.levels_)),
-            "rbm": self.rbm_._to_state(),
-            "bias": bias_state(self.bias_),
-            "history": self.history_,
-        }
+        return recommender_state(self, _CONFIG)
 
     @classmethod
     def _from_state(cls, state: dict) -> RBMRecommender:
-        own = "RBMRecommender"
-        rbm = RBM._from_state(state_value(state, "rbm", dict, owner=own))
-        config = state_value(state, "config", dict, owner=own)
-        if not set(config) <= set(_CONFIG) or len(rbm.visible.shape) != 2:
-            raise ValueError(f"the {own} state needs a config with keys among {_CONFIG} "
-                             "and an RBM with (units, levels) visible units")
-        obj = cls(**config, dtype=rbm.weight.dtype, device=rbm.weight.device)
-        n_units, n_levels = rbm.visible.shape
-        obj.levels_ = saved_levels(state, n_levels)
-        table = saved_table(state, n_levels, n_units, obj.orientation)
-        # files written before the bias model: refit it from the stored table
-        obj._set_data(table, saved_biases(state, len(table.users), len(table.items)))
-        obj.rbm_ = rbm
-        obj.history_ = list(state_value(state, "history", list, owner=own)
-                            if "history" in state else [])
-        return obj
+        return restore_recommender(cls, state, _CONFIG)
 
     def __repr__(self) -> str:
         return (f"RBMRecommender(n_hidden={self.n_hidden}, orientation={self.orientation!r}, "
