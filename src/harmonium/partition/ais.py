@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from harmonium import parallel
 from harmonium._numerics import check_positive_int, logmeanexp
 from harmonium.units import Units
 
@@ -260,12 +261,24 @@ def _result(path: _Path, log_w: torch.Tensor, n_betas: int, reverse: bool) -> AI
     return AISResult(log_z, rel, log_w, path.log_z_base, n_betas, reverse)
 
 
-def _run(path, starts, n_chunks, schedule, generator, progress, *, reverse) -> AISResult:
-    """Anneal each chunk of starting states along ``schedule``; collect the weights."""
+def _run(path, chunks, schedule, generator, progress, *, reverse) -> AISResult:
+    """Anneal each chunk of chains along ``schedule``; collect the weights.
+
+    ``chunks`` holds ``(rows, start)`` pairs: ``start(shard)`` gives the starting
+    states of this rank's rows of the chunk. Under ``torch.distributed`` each rank
+    anneals its rows with its slice of the chunk's draws and the weights are gathered,
+    so every rank returns the single-process result (up to floating-point rounding).
+    """
     n_steps = len(schedule) - 1
     desc = "reverse AIS" if reverse else "AIS"
-    with tqdm(total=n_chunks * n_steps, desc=desc, disable=not progress) as bar:
-        parts = [path.anneal(v, schedule, generator=generator, pbar=bar) for v in starts]
+    parts = []
+    with tqdm(total=len(chunks) * n_steps, desc=desc,
+              disable=not (progress and parallel.is_main())) as bar:
+        for rows, start in chunks:
+            shard = parallel.row_shard(rows)
+            with parallel.draw_rows(shard):
+                log_w = path.anneal(start(shard), schedule, generator=generator, pbar=bar)
+            parts.append(parallel.gather_rows(log_w, rows))
     return _result(path, torch.cat(parts), n_steps, reverse)
 
 
@@ -311,6 +324,10 @@ def ais(
     progress : bool
         Show a progress bar.
 
+    Under ``torch.distributed`` (e.g. launched by ``torchrun``) the chains of each
+    chunk are split across the ranks and their weights gathered: every rank returns
+    the estimate of all ``n_chains`` chains, the same as one process would.
+
     Returns
     -------
     AISResult
@@ -326,9 +343,10 @@ def ais(
     chunk = check_positive_int(chunk, "chunk")
     schedule = _schedule(n_betas, betas)
     path = _Path(rbm, _resolve_base(rbm, base))
-    sizes = [min(chunk, n_chains - i) for i in range(0, n_chains, chunk)]
-    starts = (path.sample_base(size, generator=generator) for size in sizes)
-    return _run(path, starts, len(sizes), schedule, generator, progress, reverse=False)
+    chunks = [(min(chunk, n_chains - i),
+               lambda shard: path.sample_base(shard.local, generator=generator))
+              for i in range(0, n_chains, chunk)]
+    return _run(path, chunks, schedule, generator, progress, reverse=False)
 
 
 @torch.no_grad()
@@ -371,5 +389,6 @@ def reverse_ais(
     chunk = check_positive_int(chunk, "chunk")
     schedule = _schedule(n_betas, betas)[::-1]
     path = _Path(rbm, _resolve_base(rbm, base))
-    starts = v0.split(chunk)
-    return _run(path, starts, len(starts), schedule, generator, progress, reverse=True)
+    chunks = [(v.shape[0], lambda shard, v=v: v.narrow(0, shard.offset, shard.local))
+              for v in v0.split(chunk)]
+    return _run(path, chunks, schedule, generator, progress, reverse=True)

@@ -132,6 +132,12 @@ class Stream:
         prepare = fn if self.prepare is None else (lambda b: fn(self.prepare(b)))
         return Stream(self.source, self.window, prepare)
 
+    def count_rows(self) -> int:
+        """The number of rows, reading the stream once if no pass has counted them."""
+        if self.n_rows is None:
+            self.n_rows = sum(_rows_of(batch)[0].shape[0] for batch in self._open())
+        return self.n_rows
+
     def _taker(self, rows: tuple[torch.Tensor, ...]):
         def take(index):
             batch = _unwrap(tuple(f.index_select(0, index.to(f.device)) for f in rows))
@@ -236,7 +242,7 @@ def _dataset_rows(dataset: Dataset, prepare) -> Rows:
     def fetch(index):
         items = getitems(index.tolist()) if getitems else [dataset[i] for i in index.tolist()]
         batch = default_collate(items)
-        return tuple(batch) if isinstance(batch, list) else batch
+        return _unwrap(tuple(batch)) if isinstance(batch, (list, tuple)) else batch
     return Rows(len(dataset), fetch, prepare)
 
 
@@ -283,6 +289,10 @@ def in_memory(data) -> bool:
     """Whether :func:`as_source` would hold ``data`` in memory (prepared whole)."""
     if isinstance(data, (Rows, Stream, str, os.PathLike, np.memmap, Dataset)):
         return False
+    if isinstance(data, list) and data and isinstance(data[0], (tuple, np.ndarray, torch.Tensor)):
+        first = data[0][0] if isinstance(data[0], tuple) else data[0]
+        return not (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim >= 1 and
+                    np.ndim(first) >= (1 if isinstance(data[0], tuple) else 2))  # batches
     return not (callable(data) or (hasattr(data, "__iter__") and not isinstance(
         data, (list, tuple, np.ndarray, torch.Tensor))))
 

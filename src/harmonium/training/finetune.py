@@ -177,10 +177,8 @@ def fine_tune(
     generator = seeded_generator(generator, dbn.rbms[0].weight.device)
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    if source.n_rows is None:
-        raise ValueError("fine_tune needs data of known length (the learning-rate schedule "
-                         "spans all updates): pass map-style data or a Stream read once")
-    steps = epochs * math.ceil(source.n_rows / batch_size)
+    n_rows = source.n_rows if isinstance(source, Rows) else source.count_rows()
+    steps = epochs * math.ceil(n_rows / batch_size)  # the schedule spans every update
     loop = Loop(epochs, batch_size, optimizer, generator,
                 scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps),
                 per_update_schedule=True, progress=progress, description="fine-tuning",
