@@ -10,12 +10,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harmonium.models.rating_rbm import expected_grid, hidden_means
+from harmonium.models.rating_rbm import expected_grid, expected_ratings, hidden_means
 
-__all__ = ["score_grid", "top_k", "top_k_lists"]
+__all__ = ["expected_pairs", "score_grid", "top_k", "top_k_lists"]
 
 # grid elements (users x items x levels) computed at once
 _GRID_ELEMENTS = 2**24
+
+
+def expected_pairs(est, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """The RBM's expected ratings of known (user, item) index pairs, shape (n,)."""
+    pair = (u, i) if est.orientation == "user" else (i, u)
+    case, unit = (torch.from_numpy(a).to(est.device) for a in pair)
+    levels = torch.from_numpy(est.levels_)
+    expected = expected_ratings(est.rbm_, est._cases, case, unit, levels)
+    return expected.cpu().numpy().astype(np.float64)
 
 
 def top_k_lists(scores: np.ndarray, k: int) -> list[np.ndarray]:

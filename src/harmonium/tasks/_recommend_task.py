@@ -66,11 +66,13 @@ class RecommenderTask(Task):
 
 
 def train_recommender(estimator, cases, epochs: int, schedule, *, validation=None,
-                      generator, progress: bool, checkpoint=None, resume=False) -> None:
+                      generator, progress: bool, checkpoint=None, resume=False,
+                      callbacks=()) -> None:
     """Train ``estimator.rbm_`` on ``cases`` (case indices, shape (n,)) in place.
 
     Appends one record per epoch to ``estimator.history_``; ``checkpoint`` and
-    ``resume`` as in :func:`harmonium.fit`.
+    ``resume`` as in :func:`harmonium.fit`; ``callbacks`` as the loop's (returning
+    True stops).
     """
     optimizer = MomentumSGD(estimator.rbm_.parameters(), lr=estimator.learning_rate,
                             momentum=estimator.momentum)
@@ -78,6 +80,6 @@ def train_recommender(estimator, cases, epochs: int, schedule, *, validation=Non
     decay = (WeightDecay(estimator.weight_decay),) if estimator.weight_decay else ()
     loop = Loop(epochs, estimator.batch_size, optimizer, generator, chain(*decay),
                 progress=progress, description="RBM recommender",
-                checkpoint=checkpoint, resume=resume)
+                checkpoint=checkpoint, resume=resume, callbacks=list(callbacks))
     history = train(task, cases, loop, history=History(estimator.history_))
     estimator.history_[:] = history.records

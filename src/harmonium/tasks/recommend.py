@@ -16,14 +16,15 @@ import torch
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.io import savable
 from harmonium.models.rating_init import add_units, init_rating_rbm
-from harmonium.models.rating_rbm import RatingCases, expected_ratings
+from harmonium.models.rating_rbm import RatingCases
 from harmonium.ratings.bias import BIAS_REG, BiasModel, fit_biases
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.evaluation import evaluate_recommender
 from harmonium.ratings.ids import as_ids
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
-from harmonium.tasks._recommend_rank import top_k
+from harmonium.tasks._recommend_fit import select_validation
+from harmonium.tasks._recommend_rank import expected_pairs, top_k
 from harmonium.tasks._recommend_state import recommender_state, restore_recommender
 from harmonium.tasks._recommend_task import train_recommender
 
@@ -100,6 +101,9 @@ class RBMRecommender:
         unknown user ``mu + b_i``); :attr:`baseline_` wraps it as an estimator.
     history_ : list of dict
         Per epoch: ``epoch``, ``cd_steps``, ``seconds`` and ``val_rmse`` if validating.
+    best_epoch_ : int or None
+        The epoch whose parameters ``fit(validation=...)`` kept (lowest validation
+        RMSE); None without validation.
 
     Examples
     --------
@@ -189,13 +193,16 @@ class RBMRecommender:
         items=None,
         ratings=None,
         *,
+        validation=None,
+        timestamps=None,
+        patience: int = 5,
         validation_data=None,
         generator: torch.Generator | None = None,
         progress: bool = True,
         checkpoint=None,
         resume=False,
     ) -> RBMRecommender:
-        """Train on (user, item, rating) triples.
+        """Train on (user, item, rating) triples, optionally choosing the epoch on validation.
 
         Parameters
         ----------
@@ -206,9 +213,21 @@ class RBMRecommender:
             ``users``: a pandas DataFrame with user, item and rating columns (names in
             :data:`harmonium.ratings.RATING_COLUMNS`, e.g. ``userId``, ``movieId``,
             ``rating``) or a :class:`harmonium.ratings.RatingsData`.
+        validation : {"temporal", "random"} or float, optional
+            Model selection: hold out the newest tenth of each user's ratings
+            (``"temporal"``), a random tenth (``"random"``) or a random fraction (a
+            number in (0, 1)), train on the rest, and keep the parameters of the epoch
+            with the lowest validation RMSE (stored as ``best_epoch_``), stopping
+            after ``patience`` epochs without a new best. The held-out ratings are not
+            part of the fitted model.
+        timestamps : array-like, shape (n,), optional
+            Time of each rating, for ``validation="temporal"`` (taken from a
+            RatingsData's ``timestamps`` or a table's timestamp column otherwise).
+        patience : int
+            Epochs without a better validation RMSE before stopping.
         validation_data : tuple (users, items, ratings), optional
             Held-out ratings whose RMSE is shown on the progress bar and stored in
-            ``history_`` after every epoch.
+            ``history_`` after every epoch (reported only; no early stopping).
         generator : torch.Generator, optional
             Randomness (initial weights, batches, Gibbs sampling); on the model's
             device (``torch.Generator(device="cuda")`` for a GPU model).
@@ -228,8 +247,9 @@ class RBMRecommender:
             Empty input, NaN ratings, ratings off the scale, duplicate (user, item)
             pairs (the model picks none; the loaders can keep the latest).
         """
-        u_raw, i_raw, r = parse_ratings(users, items, ratings)
         generator = seeded_generator(generator, self.device)
+        (u_raw, i_raw, r), val, stopping = select_validation(
+            users, items, ratings, validation, timestamps, patience, validation_data, generator)
         self.levels_ = rating_levels(self.rating_scale, r)
         self._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, self.levels_)))
         _, unit, _, n_units = self._ratings.grouped(self.orientation)
@@ -237,12 +257,13 @@ class RBMRecommender:
             unit, self._ratings.level, n_units, len(self.levels_), self.n_hidden,
             weight_std=self.weight_std, generator=generator, dtype=self.dtype, device=self.device,
         )
-        self.history_ = []
-        val = None if validation_data is None else parse_ratings(*validation_data)
+        self.history_, self.best_epoch_ = [], None
         cases = torch.arange(self._cases.counts.shape[0], device=self.device)
         train_recommender(self, cases, self.epochs, self.cd_steps, validation=val,
-                          generator=generator, progress=progress,
-                          checkpoint=checkpoint, resume=resume)
+                          generator=generator, progress=progress, checkpoint=checkpoint,
+                          resume=resume, callbacks=() if stopping is None else (stopping,))
+        if stopping is not None:
+            self.best_epoch_ = stopping.restore(self.rbm_)
         return self
 
     def partial_fit(
@@ -288,15 +309,6 @@ class RBMRecommender:
                           progress=progress)
         return self
 
-
-    def _expected(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """Expected ratings of known (user, item) index pairs, shape (n,)."""
-        pair = (u, i) if self.orientation == "user" else (i, u)
-        case, unit = (torch.from_numpy(a).to(self.device) for a in pair)
-        levels = torch.from_numpy(self.levels_)
-        expected = expected_ratings(self.rbm_, self._cases, case, unit, levels)
-        return expected.cpu().numpy().astype(np.float64)
-
     def predict(self, users, items) -> np.ndarray:
         """Expected rating ``sum_s s p(v = s | mean-field h)`` of each (user, item).
 
@@ -317,7 +329,7 @@ class RBMRecommender:
         out = np.clip(self.bias_.predict(u, i), self.levels_[0], self.levels_[-1])
         both = (i >= 0) & (u >= 0)
         if both.any():
-            out[both] = self._expected(u[both], i[both])
+            out[both] = expected_pairs(self, u[both], i[both])
         return out
 
     def recommend(self, user, k: int = 10, *, exclude_rated: bool = True):

@@ -1,0 +1,138 @@
+"""Model selection for the RBMRecommender: validation splits and early stopping.
+
+``fit(..., validation="temporal")`` holds out the newest tenth of each user's training
+ratings (``"random"``: a random tenth; a number: that fraction, at random), drawn by the
+same functions as the evaluation protocols (:mod:`harmonium.ratings.splits`), trains on
+the rest, records the validation RMSE after every epoch, stops once it has not improved
+for ``patience`` epochs and keeps the parameters of the best epoch (``best_epoch_``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from harmonium._numerics import check_positive_int
+from harmonium.ratings.columns import find_columns, parse_ratings
+from harmonium.ratings.splits import split_ratings
+
+__all__ = ["VALIDATION_FRACTION", "EarlyStopping", "select_validation", "table_timestamps",
+           "validation_split"]
+
+# share of the training ratings held out by validation="random" or "temporal"
+VALIDATION_FRACTION = 0.1
+
+
+def table_timestamps(table, timestamps, n: int) -> np.ndarray | None:
+    """The timestamps given, or those of a RatingsData or table passed as ``users``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,), or None when there are none
+    """
+    if timestamps is None:
+        timestamps = getattr(table, "timestamps", None)
+    columns = getattr(table, "columns", None)
+    if timestamps is None and columns is not None:
+        names = list(columns)
+        found = find_columns(names, "the table")
+        if "timestamp" in found:
+            timestamps = table[names[found["timestamp"]]]
+    if timestamps is None:
+        return None
+    if hasattr(timestamps, "to_numpy"):
+        timestamps = timestamps.to_numpy()
+    try:
+        t = np.asarray(timestamps, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("timestamps must be numbers (e.g. seconds since 1970)") from None
+    if t.shape != (n,) or not np.isfinite(t).all():
+        raise ValueError(f"timestamps must be {n} finite numbers, one per rating, got shape "
+                         f"{t.shape}")
+    return t
+
+
+def validation_split(validation, users: np.ndarray, timestamps, generator: torch.Generator):
+    """``(train, validation)`` row indices drawn from the training ratings.
+
+    Parameters
+    ----------
+    validation : {"random", "temporal"} or float in (0, 1)
+        The protocol (with :data:`VALIDATION_FRACTION`), or a random fraction.
+    users : numpy.ndarray, shape (n,)
+    timestamps : numpy.ndarray, shape (n,), or None
+        Required by ``"temporal"``.
+    generator : torch.Generator
+        The split's seed is drawn from it (so ``fit``'s generator fixes the split).
+    """
+    if isinstance(validation, str):
+        if validation not in ("random", "temporal"):
+            raise ValueError(f"validation must be 'random', 'temporal' or a fraction in "
+                             f"(0, 1), got {validation!r}")
+        protocol, fraction = validation, VALIDATION_FRACTION
+    elif isinstance(validation, (int, float)) and not isinstance(validation, bool):
+        protocol, fraction = "random", validation
+    else:
+        raise TypeError(f"validation must be 'random', 'temporal' or a fraction in (0, 1), "
+                        f"got {type(validation).__name__}")
+    if protocol == "temporal" and timestamps is None:
+        raise ValueError("validation='temporal' needs timestamps: pass timestamps= or a "
+                         "table with a timestamp column")
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                             device=generator.device))
+    return split_ratings(protocol, users, timestamps, test_fraction=fraction, seed=seed)
+
+
+class EarlyStopping:
+    """Loop callback: keep the parameters of the epoch with the lowest ``val_rmse``.
+
+    Parameters
+    ----------
+    patience : int
+        Stop after this many epochs without a new best.
+
+    Attributes
+    ----------
+    best_epoch : int or None
+        The (1-based) epoch of the lowest validation RMSE so far.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = check_positive_int(patience, "patience")
+        self.best_epoch, self.best_rmse, self._best = None, float("inf"), None
+
+    def __call__(self, epoch: int, record: dict, model) -> bool:
+        rmse = record.get("val_rmse", float("nan"))
+        if rmse < self.best_rmse:
+            self.best_epoch, self.best_rmse = epoch, rmse
+            self._best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return self.best_epoch is not None and epoch - self.best_epoch >= self.patience
+
+    def restore(self, model) -> int | None:
+        """Load the best epoch's parameters into ``model``; returns that epoch (or None)."""
+        if self._best is not None:
+            model.load_state_dict(self._best)
+        return self.best_epoch
+
+
+def select_validation(users, items, ratings, validation, timestamps, patience, validation_data,
+                      generator):
+    """What ``fit`` trains on, validates on and stops with.
+
+    Returns
+    -------
+    train : tuple (users, items, ratings) of arrays
+        The ratings to train on (all of them unless ``validation`` is set).
+    val : tuple (users, items, ratings) or None
+        Ratings whose RMSE is recorded each epoch.
+    stopping : EarlyStopping or None
+        Set with ``validation`` (not with ``validation_data``, which is reported only).
+    """
+    u, i, r = parse_ratings(users, items, ratings)
+    times = table_timestamps(users, timestamps, len(r))
+    if validation is None:
+        val = None if validation_data is None else parse_ratings(*validation_data)
+        return (u, i, r), val, None
+    stopping = EarlyStopping(patience)
+    train, held = validation_split(validation, u, times, generator)
+    return (u[train], i[train], r[train]), (u[held], i[held], r[held]), stopping
