@@ -45,12 +45,43 @@ def register(sub) -> None:
                    help="also list items the user already rated")
     q.set_defaults(func=_predict)
 
-    e = cmd.add_parser("evaluate", help="RMSE, MAE, precision/recall@k on held-out ratings")
-    e.add_argument("model", help="model file written by 'recommend train'")
-    e.add_argument("ratings", help="held-out ratings file or MovieLens folder")
-    e.add_argument("-k", type=count(), default=10, help="cut-off for precision/recall")
+    _add_evaluate(cmd)
+
+
+def _add_evaluate(cmd) -> None:
+    from harmonium.ratings.splits import PROTOCOLS
+
+    e = cmd.add_parser(
+        "evaluate", help="RMSE, MAE, ranking metrics on held-out ratings, or a protocol run",
+        usage="harmonium recommend evaluate [-h] MODEL RATINGS [-k K] [--threshold T]\n"
+        "       harmonium recommend evaluate [MODEL] RATINGS --protocol "
+        "{random,temporal,users} [options]",
+        description="Without --protocol: score the saved MODEL on the held-out RATINGS. With "
+        "--protocol: split RATINGS (random ratings, the newest of each user, or whole "
+        "users), fit a model on the training part (MODEL's settings when given, else the "
+        "options below) and score it and its bias model on the held-out part. Ranking "
+        "metrics rank every item the user did not rate in training.")
+    e.add_argument("model", help="model file written by 'recommend train' (with --protocol "
+                   "it may be left out: the one file given is then the ratings)")
+    e.add_argument("ratings", nargs="?", help="ratings file or MovieLens folder")
+    e.add_argument("-k", type=count(), default=10, help="cut-off for the ranking metrics")
     e.add_argument("--threshold", type=real(), default=4.0,
                    help="relevant when the true rating is >= this (default: 4.0)")
+    e.add_argument("--protocol", choices=PROTOCOLS,
+                   help="random: random ratings; temporal: the newest of each user; users: "
+                   "all ratings of random users")
+    e.add_argument("--test-fraction", type=fraction(open_low=True, open_high=True), default=0.1,
+                   help="share held out by --protocol (default: %(default)s)")
+    e.add_argument("--seed", type=seed(), default=0, help="split and training seed")
+    e.add_argument("--validation", choices=("random", "temporal"),
+                   help="with --protocol: choose the epoch on a validation split of the "
+                   "training part drawn this way (early stopping)")
+    e.add_argument("--orientation", choices=("item", "user"),
+                   help="with --protocol and no MODEL: one RBM per item (default) or user")
+    e.add_argument("--hidden", type=count(), help="with --protocol and no MODEL: hidden units")
+    e.add_argument("--epochs", type=count(), help="with --protocol: epochs")
+    e.add_argument("--duplicates", choices=("error", "latest"), default="error",
+                   help="repeated (user, item) pairs: fail, or keep the latest rating")
     e.set_defaults(func=_evaluate)
 
 
@@ -128,10 +159,56 @@ def _predict(args) -> None:
         print(f"{rank:3d}. {score:.2f}  {item}" + (f"  {name}" if name else ""))
 
 
-def _evaluate(args) -> None:
-    model = _load_model(args.model)
-    data = _read(args.ratings)
-    metrics = model.evaluate(data.users, data.items, data.ratings, k=args.k,
-                             threshold=args.threshold)
+def _print_metrics(metrics: dict, prefix: str = "") -> None:
     for name, value in metrics.items():
-        print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
+        if name == "groups":
+            for group, m in value.items():
+                print(f"{prefix}rmse[{group}]: {m['rmse']:.4f} (n={m['n']})")
+        else:
+            print(f"{prefix}{name}: {value:.4f}" if isinstance(value, float)
+                  else f"{prefix}{name}: {value}")
+
+
+def _evaluate(args) -> None:
+    if args.protocol is None:
+        if args.ratings is None:
+            raise ValueError("evaluate needs MODEL and RATINGS (or --protocol and RATINGS)")
+        model = _load_model(args.model)
+        data = _read(args.ratings, args.duplicates)
+        _print_metrics(model.evaluate(data.users, data.items, data.ratings, k=args.k,
+                                      threshold=args.threshold))
+        return
+    _evaluate_protocol(args)
+
+
+def _evaluate_protocol(args) -> None:
+    from harmonium.ratings.splits import split_ratings
+    from harmonium.tasks.recommend import _CONFIG, RBMRecommender
+
+    model_path, ratings = (args.model, args.ratings) if args.ratings else (None, args.model)
+    config = {}
+    if model_path is not None:
+        saved = _load_model(model_path)
+        config = {name: getattr(saved, name) for name in _CONFIG}
+    for name in ("orientation", "hidden", "epochs"):
+        if getattr(args, name) is not None:
+            config["n_hidden" if name == "hidden" else name] = getattr(args, name)
+    data = _read(ratings, args.duplicates)
+    train, test = split_ratings(args.protocol, data.users, data.timestamps,
+                                test_fraction=args.test_fraction, seed=args.seed)
+    columns = (data.users, data.items, data.ratings)
+    model = RBMRecommender(**config).fit(
+        *(c[train] for c in columns), validation=args.validation,
+        timestamps=None if data.timestamps is None else data.timestamps[train],
+        generator=torch.Generator().manual_seed(args.seed))
+    print(f"protocol {args.protocol}: {len(train)} training ratings, {len(test)} held out "
+          f"(seed {args.seed})" + (f"; best epoch {model.best_epoch_}"
+                                   if model.best_epoch_ else ""))
+    held = tuple(c[test] for c in columns)
+    _print_metrics(model.evaluate(*held, k=args.k, threshold=args.threshold))
+    t = model._ratings
+    from harmonium.ratings.evaluation import evaluate_recommender
+
+    bias = evaluate_recommender(model.baseline_, *held, k=args.k, threshold=args.threshold,
+                                train_users=t.users.ids[t.u], train_items=t.items.ids[t.i])
+    _print_metrics(bias, prefix="bias model ")
