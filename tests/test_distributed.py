@@ -47,8 +47,8 @@ def test_two_processes_match_one_after_20_steps(two_ranks, method):
     assert not torch.equal(one.weight, worker.rbm().weight)  # it trained
 
 
-def test_checkpoint_from_two_processes_resumes_in_one(two_ranks, tmp_path):
-    two, out = two_ranks
+def test_checkpoint_from_two_processes_resumes_in_one(two_ranks):
+    _, out = two_ranks
     resumed = worker.train("pcd", 2, checkpoint=out / "pcd_ws2.ckpt", resume=True)
     _close({f"pcd.{k}": v for k, v in worker.train("pcd", 2).state_dict().items()}, "pcd",
            resumed.state_dict())
@@ -69,3 +69,22 @@ def test_ais_merged_from_two_ranks_equals_one_process(two_ranks):
     one = worker.log_weights()
     assert one.shape == (9,)
     assert torch.allclose(two["ais.log_weights"], one, rtol=0, atol=1e-9)
+
+
+def test_cli_rbm_train_under_torchrun(tmp_path):
+    """``harmonium rbm train`` under torchrun: rank 0 writes the model, which matches
+    the one-process command (float32: tolerance for summation order)."""
+    from harmonium.cli.main import main
+    from harmonium.io import load
+
+    args = ["rbm", "train", "digits", "--hidden", "16", "--epochs", "1", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "harmonium", *args, "-o", str(tmp_path / "two.safetensors")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("wrote") == 1  # one report, from rank 0
+    assert main([*args, "-o", str(tmp_path / "one.safetensors")]) == 0
+    one, two = load(tmp_path / "one.safetensors"), load(tmp_path / "two.safetensors")
+    assert torch.allclose(one.weight, two.weight, rtol=0, atol=1e-5)

@@ -73,8 +73,11 @@ def _images(x: torch.Tensor, shape) -> np.ndarray:
 # ----------------------------------------------------------------------- commands
 def _train(args) -> None:
     import harmonium
+    from harmonium import parallel
     from harmonium.units import Bernoulli, Gaussian
 
+    if parallel.init_from_env(args.device) and args.device.startswith("cuda"):
+        args.device = f"cuda:{torch.cuda.current_device()}"  # torchrun: one GPU per rank
     x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
     g = torch.Generator().manual_seed(args.seed)
     visible = Bernoulli if args.visible == "bernoulli" else Gaussian
@@ -89,6 +92,8 @@ def _train(args) -> None:
         momentum=args.momentum, weight_decay=args.weight_decay, generator=g,
         progress=not args.quiet, checkpoint=args.checkpoint, resume=args.resume,
     )
+    if not parallel.is_main():  # data-parallel: rank 0 writes and reports
+        return
     harmonium.save(rbm, args.output)
     last = hist.records[-1] if len(hist) else {}
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
