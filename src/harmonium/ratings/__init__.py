@@ -12,6 +12,8 @@
   leave-users-out),
 - :mod:`~harmonium.ratings.evaluation`: leak-free ranking metrics (precision, recall,
   nDCG, MAP at k) and errors per group (known / new items, light / heavy users),
+- :mod:`~harmonium.ratings.blend`: linear blends of predictors fitted on validation
+  ratings,
 - :mod:`~harmonium.ratings.bias`: the regularised bias model (global mean plus shrunk
   user and item offsets), the recommender's fallback and a baseline.
 
@@ -20,6 +22,7 @@ The estimator that learns from ratings is :class:`harmonium.RBMRecommender`
 """
 
 from harmonium.ratings.bias import BiasModel, fit_biases
+from harmonium.ratings.blend import Blend, blend
 from harmonium.ratings.columns import RATING_COLUMNS, RatingsData
 from harmonium.ratings.evaluation import error_groups, evaluate_recommender, ranking_metrics
 from harmonium.ratings.files import load_movielens, load_ratings_csv, load_titles
@@ -30,7 +33,9 @@ __all__ = [
     "PROTOCOLS",
     "RATING_COLUMNS",
     "BiasModel",
+    "Blend",
     "RatingsData",
+    "blend",
     "error_groups",
     "evaluate_recommender",
     "fit_biases",

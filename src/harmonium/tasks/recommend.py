@@ -105,12 +105,14 @@ class RBMRecommender:
         The epoch whose parameters ``fit(validation=...)`` kept (lowest validation
         RMSE); None without validation.
 
+    validation_ : tuple (users, items, ratings) or None
+        The validation split of ``fit(validation=...)`` (in memory only, not saved):
+        ratings the model did not train on, e.g. for :func:`harmonium.ratings.blend`.
+
     Examples
     --------
-    >>> rec = RBMRecommender(n_hidden=50, epochs=30)  # doctest: +SKIP
-    >>> rec.fit(users, items, ratings)                 # doctest: +SKIP
-    >>> rec.predict(["alice"], ["Heat (1995)"])         # doctest: +SKIP
-    >>> ids, scores = rec.recommend("alice", k=10)      # doctest: +SKIP
+    >>> rec = RBMRecommender(n_hidden=50).fit(users, items, ratings)  # doctest: +SKIP
+    >>> rec.predict(["alice"], ["Heat (1995)"]), rec.recommend("alice", k=10)  # doctest: +SKIP
     """
 
     def __init__(
@@ -133,27 +135,25 @@ class RBMRecommender:
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
         if orientation not in ORIENTATIONS:
             raise ValueError(f"orientation must be 'user' or 'item', got {orientation!r}")
-        self.orientation = orientation
-        self.rating_scale = None if rating_scale is None else tuple(rating_scale)
-        self.epochs = check_positive_int(epochs, "epochs")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.orientation, self.rating_scale = orientation, (
+            None if rating_scale is None else tuple(rating_scale))
+        self.epochs, self.batch_size = (check_positive_int(epochs, "epochs"),
+                                        check_positive_int(batch_size, "batch_size"))
         for name, value in (("learning_rate", learning_rate), ("weight_std", weight_std)):
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if not (0 <= momentum < 1 and weight_decay >= 0):
+            raise ValueError(f"momentum must be in [0, 1) and weight_decay >= 0, got "
+                             f"{momentum} and {weight_decay}")
         self.learning_rate, self.momentum = float(learning_rate), float(momentum)
         self.weight_decay, self.weight_std = float(weight_decay), float(weight_std)
         self.cd_steps = tuple(check_positive_int(t, "cd_steps") for t in cd_steps)
         if not self.cd_steps:
             raise ValueError("cd_steps must hold at least one number of Gibbs steps")
-        self.bias_reg = BiasModel(bias_reg).reg
-        self.dtype = dtype
+        self.bias_reg, self.dtype = BiasModel(bias_reg).reg, dtype
         self.device = torch.device("cpu" if device is None else device)
         self.history_: list[dict] = []
-        self.best_epoch_: int | None = None
+        self.best_epoch_, self.validation_ = None, None
 
     def _check_fitted(self):
         if not hasattr(self, "rbm_"):
@@ -257,13 +257,13 @@ class RBMRecommender:
             unit, self._ratings.level, n_units, len(self.levels_), self.n_hidden,
             weight_std=self.weight_std, generator=generator, dtype=self.dtype, device=self.device,
         )
-        self.history_, self.best_epoch_ = [], None
+        self.history_, self.best_epoch_, self.validation_ = [], None, None
         cases = torch.arange(self._cases.counts.shape[0], device=self.device)
         train_recommender(self, cases, self.epochs, self.cd_steps, validation=val,
                           generator=generator, progress=progress, checkpoint=checkpoint,
                           resume=resume, callbacks=() if stopping is None else (stopping,))
         if stopping is not None:
-            self.best_epoch_ = stopping.restore(self.rbm_)
+            self.best_epoch_, self.validation_ = stopping.restore(self.rbm_), val
         return self
 
     def partial_fit(
