@@ -3,8 +3,10 @@
 Every trainer reads its data through :func:`as_source`, which accepts
 
 - a tensor, array or nested list (validated and converted once, kept in memory);
-- a NumPy memmap or the path of a ``.npy`` file (opened with ``mmap_mode="r"``, never
-  loaded whole: each mini-batch reads its rows and converts them on the fly);
+- the path of a ``.npy`` file or a NumPy memmap, never loaded whole: each mini-batch
+  reads its rows and converts them on the fly (a path is read with ``os.pread``, so
+  the process's resident memory stays bounded; a memmap's touched pages count as
+  the process's resident memory until the kernel reclaims them);
 - a map-style ``torch.utils.data.Dataset`` (``len`` and integer indexing; items are
   collated with ``default_collate``);
 - a stream of batches: a ``DataLoader``, an ``IterableDataset`` (its samples are read
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -236,6 +239,35 @@ def _array_rows(array: np.ndarray, prepare) -> Rows:
     return Rows(array.shape[0], fetch, prepare)
 
 
+def _npy_rows(path, prepare) -> Rows:
+    """Rows of a C-order ``.npy`` file read with ``os.pread``: nothing is mapped, so
+    the process's resident memory does not grow with the file (the kernel's page
+    cache does the caching)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if fortran or dtype.hasobject or len(shape) < 2 or shape[0] == 0:
+        raise ValueError(f"{path} must hold a C-order numeric array of shape (n_samples, "
+                         f"...) with n_samples >= 1, got shape {shape}")
+    row_shape, row_bytes = shape[1:], dtype.itemsize * math.prod(shape[1:])
+    fd = os.open(path, os.O_RDONLY)
+
+    def fetch(index):
+        rows = index.cpu().numpy()
+        out = np.empty((len(rows), *row_shape), dtype=dtype)
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        for j, r in enumerate(rows):
+            flat[j] = np.frombuffer(os.pread(fd, row_bytes, offset + int(r) * row_bytes),
+                                    np.uint8)
+        return torch.from_numpy(out)
+    rows = Rows(shape[0], fetch, prepare)
+    weakref.finalize(rows, os.close, fd)
+    return rows
+
+
 def _dataset_rows(dataset: Dataset, prepare) -> Rows:
     getitems = getattr(dataset, "__getitems__", None)
 
@@ -269,7 +301,7 @@ def as_source(data, prepare: Callable, *, name: str = "data"):
     if isinstance(data, (str, os.PathLike)):
         if not str(data).endswith(".npy"):
             raise ValueError(f"{name} as a path must name a .npy file, got {str(data)!r}")
-        data = np.load(data, mmap_mode="r")
+        return _npy_rows(data, prepare)
     if isinstance(data, np.memmap):
         if data.ndim < 2 or data.shape[0] == 0:
             raise ValueError(f"{name} must have shape (n_samples, n_features) with "
