@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from harmonium import parallel
 from harmonium.sampling.tempering import ParallelTempering
 
 __all__ = ["PT"]
@@ -50,6 +51,8 @@ class PT:
     @torch.no_grad()
     def negative(self, rbm, v_data, inputs_h, *, generator=None):
         """One tempering step; the ``beta = 1`` replicas, shape ``(n_chains, *visible.shape)``."""
+        if parallel.world()[1] > 1:
+            raise ValueError("PT is not data-parallel yet: train with PT in one process")
         return self.sampler.step(rbm, generator=generator).clone()
 
     def state_dict(self) -> dict:
