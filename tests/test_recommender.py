@@ -303,7 +303,7 @@ def test_partial_fit_trains_towards_the_new_ratings(monkeypatch):
     updated data alone (the same call with training switched off) moves them."""
     import copy
 
-    import harmonium.tasks.recommend as recommend
+    import harmonium.tasks._recommend_fit as recommend  # where partial_fit trains
 
     rec = RBMRecommender(4, epochs=2, batch_size=2)
     rec.fit(*TRIPLES, generator=torch.Generator().manual_seed(0), progress=False)

@@ -34,6 +34,8 @@ __all__ = [
     "expected_ratings",
     "free_energy",
     "hidden_inputs",
+    "hidden_means",
+    "implicit_field",
     "make_rating_rbm",
     "rating_probabilities",
     "sample_levels",
@@ -190,17 +192,50 @@ def sample_levels(
     return layer.sample_from_inputs(logits.unsqueeze(0), generator=generator)[0].argmax(-1)
 
 
-def free_energy(rbm: RBM, batch: RatingBatch) -> torch.Tensor:
+def free_energy(rbm: RBM, batch: RatingBatch, offset: torch.Tensor | None = None):
     """Free energy of each case over its rated units only.
 
-    ``F(v) = -sum_rated b[i, s] - cgf_hid(sum_rated W[i, s, :])``; equals the generic
-    RBM's free energy with every unrated unit removed (or set to an all-zero row).
+    ``F(v) = -sum_rated b[i, s] - cgf_hid(sum_rated W[i, s, :] + offset)``; equals the
+    generic RBM's free energy with every unrated unit removed (or set to an all-zero
+    row).
+
+    Parameters
+    ----------
+    offset : torch.Tensor, shape (n_cases, n_hidden), optional
+        An extra input to each case's hidden units: the conditional RBM's ``r D``
+        (:func:`implicit_field`).
 
     Returns
     -------
     torch.Tensor, shape (n_cases,)
     """
-    return _free_energy(rbm, batch, hidden_inputs(rbm, batch))
+    return _free_energy(rbm, batch, _plus(hidden_inputs(rbm, batch), offset))
+
+
+def _plus(field: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
+    return field if offset is None else field + offset
+
+
+def implicit_field(implicit_weight: torch.Tensor, batch: RatingBatch) -> torch.Tensor:
+    """The conditional RBM's hidden input ``sum_i r_i D[i, :]`` of each case.
+
+    Salakhutdinov, Mnih and Hinton (2007, section 4): ``r`` flags the units a case
+    rated, including pairs whose rating is unknown; ``batch`` lists them (its levels
+    are ignored).
+
+    Parameters
+    ----------
+    implicit_weight : torch.Tensor, shape (n_units, n_hidden)
+        ``D``.
+    batch : RatingBatch
+        The flagged units of each case.
+
+    Returns
+    -------
+    torch.Tensor, shape (n_cases, n_hidden)
+    """
+    out = implicit_weight.new_zeros(batch.n_cases, implicit_weight.shape[1])
+    return out.index_add(0, batch.case, implicit_weight.index_select(0, batch.unit))
 
 
 def _free_energy(rbm: RBM, batch: RatingBatch, field: torch.Tensor) -> torch.Tensor:
@@ -210,7 +245,8 @@ def _free_energy(rbm: RBM, batch: RatingBatch, field: torch.Tensor) -> torch.Ten
 
 
 def cd_loss(
-    rbm: RBM, batch: RatingBatch, steps: int, *, generator: torch.Generator | None = None
+    rbm: RBM, batch: RatingBatch, steps: int, *, generator: torch.Generator | None = None,
+    offset: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Surrogate loss whose gradient is the CD-``steps`` estimate, averaged over cases.
 
@@ -219,27 +255,32 @@ def cd_loss(
     ``d loss / d theta = <dE/dtheta>_data - <dE/dtheta>_recon`` with hidden
     probabilities at both ends: descending it is CD learning.
 
+    With ``offset`` (the conditional RBM's ``r D``, shape (n_cases, n_hidden)) added
+    to the hidden input at both ends, the gradient for ``D`` is
+    ``(<h>_data - <h>_recon) r``, the paper's rule.
+
     Returns
     -------
     torch.Tensor
         Scalar loss (its value is not a likelihood).
     """
-    field = hidden_inputs(rbm, batch)
+    field = _plus(hidden_inputs(rbm, batch), offset)
     f_data = _free_energy(rbm, batch, field)
     with torch.no_grad():
         field, level = field.detach(), batch.level
         for step in range(steps):
             if step:
-                field = hidden_inputs(rbm, batch._replace(level=level))
+                field = _plus(hidden_inputs(rbm, batch._replace(level=level)), offset)
             h = rbm.hidden.sample_from_inputs(field, generator=generator)
             level = sample_levels(rbm, h, batch, generator=generator)
-    f_recon = free_energy(rbm, batch._replace(level=level))
+    f_recon = free_energy(rbm, batch._replace(level=level), offset)
     return (f_data - f_recon).mean()
 
 
 @torch.no_grad()
 def expected_ratings(
-    rbm: RBM, cases: RatingCases, case: torch.Tensor, unit: torch.Tensor, levels: torch.Tensor
+    rbm: RBM, cases: RatingCases, case: torch.Tensor, unit: torch.Tensor, levels: torch.Tensor,
+    implicit=None,
 ) -> torch.Tensor:
     """Expected rating ``sum_s levels[s] p(v_unit = s | mean-field h[case])`` of each query.
 
@@ -256,28 +297,36 @@ def expected_ratings(
         The case and the visible unit of each query.
     levels : torch.Tensor, shape (k,)
         Rating value of each level.
+    implicit : (D, RatingCases), optional
+        The conditional RBM's ``D`` (n_units, n_hidden) and flagged units per case.
 
     Returns
     -------
     torch.Tensor, shape (m,)
     """
     distinct, local = torch.unique(case, return_inverse=True)
-    h = hidden_means(rbm, cases, distinct)
+    h = hidden_means(rbm, cases, distinct, implicit)
     probs = rating_probabilities(rbm, h, local.reshape(-1), unit)
     return probs @ levels.to(probs)
 
 
 @torch.no_grad()
-def hidden_means(rbm: RBM, cases: RatingCases, which: torch.Tensor) -> torch.Tensor:
-    """Mean-field hidden probabilities ``p(h = 1 | v)`` of cases, shape (m, n_hidden).
+def hidden_means(rbm: RBM, cases: RatingCases, which: torch.Tensor, implicit=None):
+    """Mean-field hidden probabilities ``p(h = 1 | v[, r])`` of cases, shape (m, n_hidden).
 
     Parameters
     ----------
     which : torch.LongTensor, shape (m,)
         Case indices into ``cases``.
+    implicit : (D, RatingCases), optional
+        The conditional RBM's ``D`` and the flagged units of every case.
     """
-    parts = [rbm.hidden.mean_from_inputs(hidden_inputs(rbm, cases.batch(chunk)))
-             for chunk in which.split(_CHUNK_CASES)]
+    def field(chunk):
+        f = hidden_inputs(rbm, cases.batch(chunk))
+        return f if implicit is None else f + implicit_field(implicit[0],
+                                                             implicit[1].batch(chunk))
+
+    parts = [rbm.hidden.mean_from_inputs(field(chunk)) for chunk in which.split(_CHUNK_CASES)]
     return torch.cat(parts) if parts else rbm.weight.new_zeros(0, rbm.n_hidden)
 
 

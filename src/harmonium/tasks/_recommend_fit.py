@@ -13,11 +13,15 @@ import numpy as np
 import torch
 
 from harmonium._numerics import check_positive_int
+from harmonium.models.rating_init import add_units
 from harmonium.ratings.columns import find_columns, parse_ratings
+from harmonium.ratings.scale import level_indices
 from harmonium.ratings.splits import split_ratings
+from harmonium.tasks._recommend_conditional import grow_implicit, implicit_cases
+from harmonium.tasks._recommend_task import train_recommender
 
-__all__ = ["VALIDATION_FRACTION", "EarlyStopping", "select_validation", "table_timestamps",
-           "validation_split"]
+__all__ = ["VALIDATION_FRACTION", "EarlyStopping", "partial_update", "select_validation",
+           "table_timestamps", "validation_split"]
 
 # share of the training ratings held out by validation="random" or "temporal"
 VALIDATION_FRACTION = 0.1
@@ -136,3 +140,20 @@ def select_validation(users, items, ratings, validation, timestamps, patience, v
     stopping = EarlyStopping(patience)
     train, held = validation_split(validation, u, times, generator)
     return (u[train], i[train], r[train]), (u[held], i[held], r[held]), stopping
+
+
+def partial_update(est, triples, epochs: int, generator, progress: bool) -> None:
+    """Add the ratings ``triples`` (users, items, ratings) to a fitted model and train
+    ``epochs`` passes over the cases they touch (see ``RBMRecommender.partial_fit``)."""
+    u_raw, i_raw, r = triples
+    table = est._ratings.updated(u_raw, i_raw, level_indices(r, est.levels_))
+    est._set_data(table)
+    case, unit, _, n_units = table.grouped(est.orientation)
+    if n_units > est.rbm_.n_visible:  # new visible units for new ids
+        est.rbm_ = add_units(est.rbm_, unit, table.level, n_units,
+                             weight_std=est.weight_std, generator=generator)
+        grow_implicit(est, n_units)
+    est._implicit = implicit_cases(est, table)
+    touched = torch.from_numpy(np.unique(case[-len(r):])).to(est.device)  # new rows
+    train_recommender(est, touched, epochs, est.cd_steps[-1:], generator=generator,
+                      progress=progress)

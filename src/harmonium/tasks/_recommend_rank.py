@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from harmonium.models.rating_rbm import expected_grid, expected_ratings, hidden_means
+from harmonium.tasks._recommend_conditional import implicit_args
 
 __all__ = ["expected_pairs", "score_grid", "top_k", "top_k_lists"]
 
@@ -23,7 +24,7 @@ def expected_pairs(est, u: np.ndarray, i: np.ndarray) -> np.ndarray:
     pair = (u, i) if est.orientation == "user" else (i, u)
     case, unit = (torch.from_numpy(a).to(est.device) for a in pair)
     levels = torch.from_numpy(est.levels_)
-    expected = expected_ratings(est.rbm_, est._cases, case, unit, levels)
+    expected = expected_ratings(est.rbm_, est._cases, case, unit, levels, implicit_args(est))
     return expected.cpu().numpy().astype(np.float64)
 
 
@@ -77,13 +78,15 @@ def score_grid(est, u: np.ndarray) -> np.ndarray:
     levels = torch.from_numpy(est.levels_).to(est.device)
     step = max(1, _GRID_ELEMENTS // (n_items * len(est.levels_)))
     if est.orientation == "item":  # cases are items: their hidden means, once
-        h_items = hidden_means(rbm, est._cases, torch.arange(n_items, device=est.device))
+        h_items = hidden_means(rbm, est._cases, torch.arange(n_items, device=est.device),
+                               implicit_args(est))
     for start in range(0, len(known), step):
         rows = known[start : start + step]
         who = torch.from_numpy(u[rows]).to(est.device)
         if est.orientation == "user":
-            grid = expected_grid(rbm, hidden_means(rbm, est._cases, who), torch.arange(
-                n_items, device=est.device), levels, cases_are_rows=True)
+            h = hidden_means(rbm, est._cases, who, implicit_args(est))
+            grid = expected_grid(rbm, h, torch.arange(n_items, device=est.device), levels,
+                                 cases_are_rows=True)
         else:
             grid = expected_grid(rbm, h_items, who, levels, cases_are_rows=False)
         out[rows] = grid.cpu().numpy()

@@ -12,6 +12,7 @@ from harmonium.models.rbm import RBM
 from harmonium.ratings.bias import Biases
 from harmonium.ratings.ids import IdMap, narrow
 from harmonium.ratings.table import RatingTable
+from harmonium.tasks._recommend_conditional import implicit_state, init_implicit, restore_implicit
 
 __all__ = ["bias_state", "recommender_state", "restore_recommender", "saved_biases",
            "saved_levels", "saved_table"]
@@ -105,6 +106,7 @@ def recommender_state(est, config: tuple) -> dict:
         "rbm": est.rbm_._to_state(),
         "bias": bias_state(est.bias_),
         "history": est.history_,
+        **implicit_state(est),
     }
     if est.best_epoch_ is not None:
         state["best_epoch"] = int(est.best_epoch_)
@@ -129,6 +131,10 @@ def restore_recommender(cls, state: dict, config_keys: tuple):
     table = saved_table(state, n_levels, n_units, obj.orientation)
     obj._set_data(table, saved_biases(state, len(table.users), len(table.items)))
     obj.rbm_ = rbm
+    if obj.conditional:
+        restore_implicit(obj, state)
+    else:
+        init_implicit(obj, None, n_units)
     obj.history_ = list(state_value(state, "history", list, owner=_OWNER)
                         if "history" in state else [])
     if "best_epoch" in state:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harmonium.models.rating_rbm import cd_loss
+from harmonium.models.rating_rbm import cd_loss, implicit_field
+from harmonium.tasks._recommend_conditional import ConditionalParams
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, train
 from harmonium.training.sgd import MomentumSGD
@@ -28,6 +29,8 @@ class RecommenderTask(Task):
     ----------
     estimator : RBMRecommender
         Fitted far enough to have ``rbm_``, its case index and ``history_``.
+    model : torch.nn.Module
+        What is optimised: ``estimator.rbm_``, or it and ``D`` for a conditional model.
     optimizer : torch.optim.Optimizer
         Over ``estimator.rbm_``'s parameters; its learning rate is set every epoch.
     schedule : sequence of int
@@ -38,8 +41,8 @@ class RecommenderTask(Task):
 
     kind = "RBMRecommender"
 
-    def __init__(self, estimator, optimizer, schedule, validation=None):
-        self.estimator, self.model, self.optimizer = estimator, estimator.rbm_, optimizer
+    def __init__(self, estimator, model, optimizer, schedule, validation=None):
+        self.estimator, self.model, self.optimizer = estimator, model, optimizer
         self.schedule, self.validation = list(schedule), validation
         self.steps = self.schedule[0]
 
@@ -50,10 +53,14 @@ class RecommenderTask(Task):
             group["lr"] = self.estimator.learning_rate * (1 - epoch / epochs)
 
     def step(self, cases, *, generator):
-        batch = self.estimator._cases.batch(cases)
-        loss = cd_loss(self.model, batch, self.steps, generator=generator)
+        est = self.estimator
+        batch, d = est._cases.batch(cases), est.implicit_weight_
+        offset = None if d is None else implicit_field(d, est._implicit.batch(cases))
+        loss = cd_loss(est.rbm_, batch, self.steps, generator=generator, offset=offset)
         self.model.zero_grad(set_to_none=True)
         loss.backward()
+        if d is not None and est.weight_decay:  # the paper decays D like W
+            d.grad.add_(d.detach(), alpha=est.weight_decay)
         return None
 
     def end_epoch(self) -> dict:
@@ -67,19 +74,23 @@ class RecommenderTask(Task):
 
 def train_recommender(estimator, cases, epochs: int, schedule, *, validation=None,
                       generator, progress: bool, checkpoint=None, resume=False,
-                      callbacks=()) -> None:
-    """Train ``estimator.rbm_`` on ``cases`` (case indices, shape (n,)) in place.
+                      stopping=None) -> int | None:
+    """Train ``estimator.rbm_`` (and ``D``) on ``cases`` (case indices, shape (n,)) in place.
 
     Appends one record per epoch to ``estimator.history_``; ``checkpoint`` and
-    ``resume`` as in :func:`harmonium.fit`; ``callbacks`` as the loop's (returning
-    True stops).
+    ``resume`` as in :func:`harmonium.fit`. With ``stopping`` (an early-stopping
+    callback), the best epoch's parameters are restored and that epoch returned.
     """
-    optimizer = MomentumSGD(estimator.rbm_.parameters(), lr=estimator.learning_rate,
+    d = estimator.implicit_weight_
+    model = estimator.rbm_ if d is None else ConditionalParams(estimator.rbm_, d)
+    optimizer = MomentumSGD(model.parameters(), lr=estimator.learning_rate,
                             momentum=estimator.momentum)
-    task = RecommenderTask(estimator, optimizer, schedule, validation)
+    task = RecommenderTask(estimator, model, optimizer, schedule, validation)
+    callbacks = [] if stopping is None else [stopping]
     decay = (WeightDecay(estimator.weight_decay),) if estimator.weight_decay else ()
     loop = Loop(epochs, estimator.batch_size, optimizer, generator, chain(*decay),
                 progress=progress, description="RBM recommender",
-                checkpoint=checkpoint, resume=resume, callbacks=list(callbacks))
+                checkpoint=checkpoint, resume=resume, callbacks=callbacks)
     history = train(task, cases, loop, history=History(estimator.history_))
     estimator.history_[:] = history.records
+    return None if stopping is None else stopping.restore(model)

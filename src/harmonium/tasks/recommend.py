@@ -15,7 +15,7 @@ import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.io import savable
-from harmonium.models.rating_init import add_units, init_rating_rbm
+from harmonium.models.rating_init import init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases
 from harmonium.ratings.bias import BIAS_REG, BiasModel, fit_biases
 from harmonium.ratings.columns import parse_ratings
@@ -23,7 +23,8 @@ from harmonium.ratings.evaluation import evaluate_recommender
 from harmonium.ratings.ids import as_ids
 from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
-from harmonium.tasks._recommend_fit import select_validation
+from harmonium.tasks._recommend_conditional import init_implicit
+from harmonium.tasks._recommend_fit import partial_update, select_validation
 from harmonium.tasks._recommend_rank import expected_pairs, top_k
 from harmonium.tasks._recommend_state import recommender_state, restore_recommender
 from harmonium.tasks._recommend_task import train_recommender
@@ -37,7 +38,8 @@ ORIENTATIONS = ("user", "item")
 ITEM_MEAN_DAMPING = 5.0
 # constructor arguments saved in model files (dtype and device come from the weights)
 _CONFIG = ("n_hidden", "orientation", "rating_scale", "epochs", "batch_size",
-           "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std", "bias_reg")
+           "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std", "bias_reg",
+           "conditional")
 
 
 @savable
@@ -77,6 +79,10 @@ class RBMRecommender:
     bias_reg : (float, float)
         ``(reg_u, reg_i)`` of the fallback bias model (:mod:`harmonium.ratings.bias`):
         pseudo-ratings shrinking the user and item offsets (default (15, 10)).
+    conditional : bool
+        The paper's conditional RBM (section 4): hidden units also see which units each
+        case rated, through ``implicit_weight_`` ``D`` (n_units, n_hidden); with
+        ``fit(..., implicit=...)`` that includes pairs whose rating is unknown.
     dtype : torch.dtype
         Parameter dtype (float32 default).
     device : torch.device or str, optional
@@ -102,8 +108,7 @@ class RBMRecommender:
     history_ : list of dict
         Per epoch: ``epoch``, ``cd_steps``, ``seconds`` and ``val_rmse`` if validating.
     best_epoch_ : int or None
-        The epoch whose parameters ``fit(validation=...)`` kept (lowest validation
-        RMSE); None without validation.
+        The epoch kept by ``fit(validation=...)`` (lowest validation RMSE), else None.
 
     validation_ : tuple (users, items, ratings) or None
         The validation split of ``fit(validation=...)`` (in memory only, not saved):
@@ -129,6 +134,7 @@ class RBMRecommender:
         cd_steps=(1, 3, 5, 9),
         weight_std: float = 0.01,
         bias_reg=BIAS_REG,
+        conditional: bool = False,
         dtype: torch.dtype = torch.float32,
         device=None,
     ):
@@ -151,6 +157,7 @@ class RBMRecommender:
         if not self.cd_steps:
             raise ValueError("cd_steps must hold at least one number of Gibbs steps")
         self.bias_reg, self.dtype = BiasModel(bias_reg).reg, dtype
+        self.conditional, self.implicit_weight_, self._implicit = bool(conditional), None, None
         self.device = torch.device("cpu" if device is None else device)
         self.history_: list[dict] = []
         self.best_epoch_, self.validation_ = None, None
@@ -173,9 +180,8 @@ class RBMRecommender:
     def baseline_(self) -> BiasModel:
         """The fitted fallback bias model as an estimator (``predict(users, items)``)."""
         self._check_fitted()
-        t = self._ratings
-        return BiasModel.from_biases(t.users, t.items, self.bias_,
-                                     clip=(self.levels_[0], self.levels_[-1]), rated=(t.u, t.i))
+        t, scale = self._ratings, (self.levels_[0], self.levels_[-1])
+        return BiasModel.from_biases(t.users, t.items, self.bias_, scale, rated=(t.u, t.i))
 
     def _set_data(self, table: RatingTable, biases=None) -> None:
         """Store the training ratings, their bias model (fitted unless given), the index."""
@@ -197,6 +203,7 @@ class RBMRecommender:
         timestamps=None,
         patience: int = 5,
         validation_data=None,
+        implicit=None,
         generator: torch.Generator | None = None,
         progress: bool = True,
         checkpoint=None,
@@ -228,6 +235,9 @@ class RBMRecommender:
         validation_data : tuple (users, items, ratings), optional
             Held-out ratings whose RMSE is shown on the progress bar and stored in
             ``history_`` after every epoch (reported only; no early stopping).
+        implicit : tuple (users, items), optional
+            Conditional models only: more pairs flagged as rated (rating unknown), e.g.
+            the pairs to predict; pairs with an id unseen in training are ignored.
         generator : torch.Generator, optional
             Randomness (initial weights, batches, Gibbs sampling); on the model's
             device (``torch.Generator(device="cuda")`` for a GPU model).
@@ -257,13 +267,12 @@ class RBMRecommender:
             unit, self._ratings.level, n_units, len(self.levels_), self.n_hidden,
             weight_std=self.weight_std, generator=generator, dtype=self.dtype, device=self.device,
         )
-        self.history_, self.best_epoch_, self.validation_ = [], None, None
+        init_implicit(self, implicit, n_units)
+        self.history_, self.validation_ = [], None if stopping is None else val
         cases = torch.arange(self._cases.counts.shape[0], device=self.device)
-        train_recommender(self, cases, self.epochs, self.cd_steps, validation=val,
-                          generator=generator, progress=progress, checkpoint=checkpoint,
-                          resume=resume, callbacks=() if stopping is None else (stopping,))
-        if stopping is not None:
-            self.best_epoch_, self.validation_ = stopping.restore(self.rbm_), val
+        self.best_epoch_ = train_recommender(
+            self, cases, self.epochs, self.cd_steps, validation=val, generator=generator,
+            progress=progress, checkpoint=checkpoint, resume=resume, stopping=stopping)
         return self
 
     def partial_fit(
@@ -295,18 +304,9 @@ class RBMRecommender:
         """
         if not hasattr(self, "rbm_"):
             return self.fit(users, items, ratings, generator=generator, progress=progress)
-        epochs = check_positive_int(epochs, "epochs")
-        generator = seeded_generator(generator, self.device)
-        u_raw, i_raw, r = parse_ratings(users, items, ratings)
-        table = self._ratings.updated(u_raw, i_raw, level_indices(r, self.levels_))
-        self._set_data(table)
-        case, unit, _, n_units = table.grouped(self.orientation)
-        if n_units > self.rbm_.n_visible:  # new visible units for new ids
-            self.rbm_ = add_units(self.rbm_, unit, table.level, n_units,
-                                  weight_std=self.weight_std, generator=generator)
-        touched = torch.from_numpy(np.unique(case[-len(r):])).to(self.device)  # new rows
-        train_recommender(self, touched, epochs, self.cd_steps[-1:], generator=generator,
-                          progress=progress)
+        partial_update(self, parse_ratings(users, items, ratings),
+                       check_positive_int(epochs, "epochs"),
+                       seeded_generator(generator, self.device), progress)
         return self
 
     def predict(self, users, items) -> np.ndarray:
