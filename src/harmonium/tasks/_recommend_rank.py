@@ -48,11 +48,18 @@ def top_k_lists(scores: np.ndarray, k: int) -> list[np.ndarray]:
     return out
 
 
-def _rated_mask(table, u: np.ndarray, n_items: int) -> np.ndarray:
-    """Boolean (len(u), n_items): which items each user index (sorted, distinct) rated."""
-    hit = np.isin(table.u, u[u >= 0])
+def _rated_mask(by_user, u: np.ndarray, n_items: int) -> np.ndarray:
+    """Boolean (len(u), n_items): which items each user index (-1: none) rated.
+
+    ``by_user`` is ``(ptr, items)``: the training items grouped by user (CSR).
+    """
+    ptr, items = by_user
+    known = np.flatnonzero(u >= 0)
+    counts = ptr[u[known] + 1] - ptr[u[known]]
+    rows = np.repeat(known, counts)
+    starts = np.repeat(ptr[u[known]] - np.r_[0, np.cumsum(counts)[:-1]], counts)
     mask = np.zeros((len(u), n_items), dtype=bool)
-    mask[np.searchsorted(u, table.u[hit]), table.i[hit]] = True
+    mask[rows, items[starts + np.arange(len(rows))]] = True
     return mask
 
 
@@ -98,13 +105,16 @@ def top_k(est, users, k: int, exclude_rated: bool) -> list[tuple[np.ndarray, np.
     table = est._ratings
     u = table.users.index(users)
     distinct, inverse = np.unique(u, return_inverse=True)
+    order = np.argsort(table.u, kind="stable")
+    by_user = (np.r_[0, np.cumsum(np.bincount(table.u, minlength=len(table.users)))],
+               table.i[order])
     results: list = [None] * len(distinct)
     step = max(1, _GRID_ELEMENTS // max(1, len(table.items) * len(est.levels_)))
     for start in range(0, len(distinct), step):
         part = distinct[start : start + step]
         scores = score_grid(est, part)
         if exclude_rated:
-            scores[_rated_mask(table, part, len(table.items))] = -np.inf
+            scores[_rated_mask(by_user, part, len(table.items))] = -np.inf
         for j, order in enumerate(top_k_lists(scores, k)):
             results[start + j] = (table.items.ids[order], scores[j, order])
     return [results[j] for j in inverse.reshape(-1)]
