@@ -18,7 +18,7 @@ import torch
 from harmonium import CD, PCD
 from harmonium.training import compute_gradients
 from harmonium.training.centering import Centered
-from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from harmonium.units import Bernoulli, Categorical, DReLU, Gaussian, ReLU, Spin
 from harmonium.units.joined import Joined
 from random_models import random_rbm
 
@@ -28,6 +28,8 @@ LAYERS = {
     "gaussian": lambda: Gaussian(5),
     "categorical": lambda: Categorical(3, 4),
     "joined": lambda: Joined(Bernoulli(3), Categorical(2, 3)),
+    "relu": lambda: ReLU.from_params(torch.stack([torch.zeros(5), torch.full((5,), 3.0)])),
+    "drelu": lambda: DReLU.from_params(torch.tensor([[0.0] * 5, [0.5] * 5, [3.0] * 5, [2.0] * 5])),
 }
 
 
