@@ -12,7 +12,11 @@ Reproduce the committed run (the tree before the one-loop redesign as the baseli
     git worktree add /tmp/harmonium-before 9b97803
     python benchmarks/fit_ab.py --baseline /tmp/harmonium-before/src --threads 2
 
-Writes ``results/fit_ab.{json,md}`` (``--quick``: ``fit_ab_quick.*``, not committed).
+Writes ``results/fit_ab.{json,md}`` (``--quick``: ``fit_ab_quick.*``, not committed;
+``--name STEM``: ``results/STEM.*``). The streaming loop against the tree before it::
+
+    git worktree add /tmp/harmonium-before 9c38b85
+    python benchmarks/fit_ab.py --baseline /tmp/harmonium-before/src --name fit_ab_streaming
 """
 
 from __future__ import annotations
@@ -76,8 +80,8 @@ def summarise(runs: dict) -> list[dict]:
     return rows
 
 
-def write(rows: list[dict], meta: dict, quick: bool) -> None:
-    stem = "fit_ab_quick" if quick else "fit_ab"
+def write(rows: list[dict], meta: dict, quick: bool, stem: str = "fit_ab") -> None:
+    stem = f"{stem}_quick" if quick else stem
     (OUT / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [
         "# harmonium.fit throughput: this tree (A) against a baseline tree (B)", "",
@@ -105,6 +109,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
+    parser.add_argument("--name", default="fit_ab",
+                        help="file stem of the results (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     n, repeats = (2000, 2) if args.quick else (10000, args.repeats)
@@ -129,7 +135,7 @@ def main(argv=None) -> None:
                       f"B {runs[key]['baseline'][-1]:,.0f}/s", flush=True)
     meta = {"n": n, "threads": args.threads, "repeats": repeats,
             "baseline": str(args.baseline), "date": time.strftime("%Y-%m-%d")}
-    write(summarise(runs), meta, args.quick)
+    write(summarise(runs), meta, args.quick, args.name)
 
 
 if __name__ == "__main__":
