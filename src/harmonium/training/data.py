@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
+from harmonium import parallel
 from harmonium.parallel import shard_rows
 
 __all__ = ["Position", "Rows", "Stream", "as_source", "epoch_batches", "in_memory",
@@ -79,11 +80,8 @@ class Rows:
 
     def __init__(self, n_rows: int, fetch: Callable, prepare: Callable | None = None):
         self.n_rows, self.fetch, self.prepare = int(n_rows), fetch, prepare
-
-    def take(self, index: torch.Tensor):
-        """Rows ``index`` of the data, prepared."""
-        batch = self.fetch(index)
-        return batch if self.prepare is None else self.prepare(batch)
+        #: ``take(index)``: rows ``index`` of the data, prepared (one call per batch)
+        self.take = fetch if prepare is None else (lambda index: prepare(fetch(index)))
 
     def map(self, fn: Callable) -> Rows:
         """The same rows with ``fn`` applied to every prepared batch."""
@@ -208,6 +206,7 @@ def epoch_batches(source, batch_size: int, generator: torch.Generator, position:
         This rank's part of the next global batch and the global batch's row count.
     """
     resume = position.window_state is not None
+    sharded = parallel.world()[1] > 1
     for start, size, take in source.windows(position.window_start if resume else 0,
                                             batch_size):
         if resume:  # the window's permutation again, then the generator as it was
@@ -223,13 +222,18 @@ def epoch_batches(source, batch_size: int, generator: torch.Generator, position:
         for s in range(position.taken, size, batch_size):
             index = perm[s : s + batch_size]
             position.taken = s + index.shape[0]
-            yield take(shard_rows(index)), index.shape[0]
+            yield take(shard_rows(index) if sharded else index), index.shape[0]
 
 
 def _tensor_rows(tensors: tuple[torch.Tensor, ...]) -> Rows:
+    device = tensors[0].device
+    if len(tensors) == 1:
+        (x,) = tensors
+        return Rows(x.shape[0], lambda index: x.index_select(0, index.to(device)))
+
     def fetch(index):
-        index = index.to(tensors[0].device)
-        return _unwrap(tuple(t.index_select(0, index) for t in tensors))
+        index = index.to(device)
+        return tuple(t.index_select(0, index) for t in tensors)
     return Rows(tensors[0].shape[0], fetch)
 
 
