@@ -18,6 +18,7 @@ import harmonium
 from harmonium import PCD, RBM
 from harmonium.partition import ais, reverse_ais
 from harmonium.units import Bernoulli, DReLU, ReLU, Units, unit_type
+from harmonium.units.relu import half_sample
 from random_models import random_rbm
 
 FIELDS = [-50.0, -20.0, -6.5, -3.0, -1.0, -0.2, 0.0, 0.3, 1.0, 3.0, 6.5, 20.0, 50.0]
@@ -163,6 +164,58 @@ def test_relu_samples_follow_the_truncated_normal(field):
     loc = (theta + field) / gamma
     law = stats.truncnorm(-loc / sigma, np.inf, loc=loc, scale=sigma)
     assert stats.kstest(x.numpy(), law.cdf).pvalue > 1e-3
+
+
+def test_inverse_cdf_solves_its_equation_across_the_tail():
+    """The draw from uniform w is the quantile: log Q(a + d) - log Q(a) = log(1 - w) for
+    h = sigma d, a = -field sigma, checked with scipy's log_ndtr from the bulk (a < 0)
+    through both sampling branches to a = 1000."""
+    a = torch.tensor([-30.0, -2.0, 0.0, 1.0, 2.9, 3.0, 5.0, 8.0, 20.0, 1e3], dtype=torch.float64)
+    w = torch.tensor([0.0, 1e-12, 0.1, 0.5, 0.9, 1 - 1e-9], dtype=torch.float64)
+    gamma = torch.tensor(2.5, dtype=torch.float64)
+    sigma = gamma.rsqrt()
+    field = (-a * sigma.reciprocal())[:, None].expand(-1, len(w))
+    h = half_sample(field, gamma, w.expand_as(field))
+    assert (h >= 0).all()
+    a_np, d = a.numpy()[:, None], (h / sigma).numpy()
+    residual = special.log_ndtr(-(a_np + d)) - special.log_ndtr(-a_np) - np.log1p(-w.numpy())
+    assert np.all(np.abs(residual) <= 1e-12 * (1 + a_np**2)), residual
+
+
+def _half_law(field, gamma):
+    """scipy's truncnorm for the density ∝ exp(-gamma h^2 / 2 + field h) on h >= 0."""
+    sigma, loc = 1 / math.sqrt(gamma), field / gamma
+    return stats.truncnorm(-loc / sigma, np.inf, loc=loc, scale=sigma)
+
+
+MIXED = [-50.0, 0.3, -6.5, 40.0, -3.5, 12.0]  # near and far-tail entries in one call
+
+
+@pytest.mark.parametrize("kind", ["relu", "drelu"])
+def test_samples_of_mixed_fields_in_one_call_follow_their_laws(kind):
+    """One call whose entries take both sampling branches (ndtri and Newton) and, for
+    dReLU, both sides: each column against its exact CDF (Kolmogorov-Smirnov)."""
+    n = len(MIXED)
+    if kind == "relu":
+        layer = ReLU.from_params(torch.tensor([[0.5] * n, [1.7] * n], dtype=torch.float64),
+                                 requires_grad=False)
+    else:
+        layer = DReLU.from_params(torch.tensor([[0.5] * n, [-0.3] * n, [1.7] * n, [0.6] * n],
+                                               dtype=torch.float64), requires_grad=False)
+    inputs = torch.tensor(MIXED, dtype=torch.float64).expand(20_000, n)
+    x = layer.sample_from_inputs(inputs, generator=torch.Generator().manual_seed(6))
+    for j, field in enumerate(MIXED):
+        if kind == "relu":
+            cdf = _half_law(0.5 + field, 1.7).cdf
+        else:
+            log_p, log_m = _log_closed_half(0.5 + field, 1.7), _log_closed_half(0.3 - field, 0.6)
+            p_pos = 1 / (1 + math.exp(min(log_m - log_p, 700.0)))
+            pos, neg = _half_law(0.5 + field, 1.7), _half_law(0.3 - field, 0.6)
+
+            def cdf(h, p_pos=p_pos, pos=pos, neg=neg):
+                return np.where(h < 0, (1 - p_pos) * neg.sf(-h),
+                                (1 - p_pos) + p_pos * pos.cdf(np.maximum(h, 0)))
+        assert stats.kstest(x[:, j].numpy(), cdf).pvalue > 1e-3, field
 
 
 def test_drelu_samples_pick_each_side_with_its_probability():

@@ -18,8 +18,7 @@ from harmonium.parallel import uniform_like
 from harmonium.units.base import Units
 from harmonium.units.relu import (
     MIN_PRECISION,
-    half_log_partition,
-    half_moments,
+    half_piece,
     half_sample,
     stat_grad_,
 )
@@ -62,14 +61,14 @@ class DReLU(Units):
     def _sides(self, inputs):
         """Log-partitions of the two pieces, each ``(batch, n)``."""
         pos, neg = self._pieces(inputs)
-        return half_log_partition(*pos), half_log_partition(*neg)
+        return half_piece(*pos)[0], half_piece(*neg)[0]
 
     def _moments(self, inputs):
-        """Side probabilities and each side's ``(E[|h|], E[h^2], Var[|h|])``."""
+        """Side probabilities and each side's ``(log_z, E[|h|], E[h^2], Var[|h|])``."""
         pos, neg = self._pieces(inputs)
-        log_p, log_m = half_log_partition(*pos), half_log_partition(*neg)
-        p_pos, p_neg = torch.sigmoid(log_p - log_m), torch.sigmoid(log_m - log_p)
-        return p_pos, p_neg, half_moments(*pos), half_moments(*neg)
+        pos, neg = half_piece(*pos), half_piece(*neg)
+        p_pos, p_neg = torch.sigmoid(pos[0] - neg[0]), torch.sigmoid(neg[0] - pos[0])
+        return p_pos, p_neg, pos, neg
 
     def energy(self, x):
         """``sum_i`` of each unit's energy (see the class docstring), shape (batch,)."""
@@ -84,22 +83,24 @@ class DReLU(Units):
 
     def mean_from_inputs(self, inputs):
         p_pos, p_neg, pos, neg = self._moments(inputs)
-        return p_pos * pos[0] - p_neg * neg[0]
+        return p_pos * pos[1] - p_neg * neg[1]
 
     def var_from_inputs(self, inputs):
         # total variance: within the sides plus between them (no cancellation)
         p_pos, p_neg, pos, neg = self._moments(inputs)
-        return (p_pos * pos[2] + p_neg * neg[2]
-                + p_pos * p_neg * (pos[0] + neg[0]).square())
+        return (p_pos * pos[3] + p_neg * neg[3]
+                + p_pos * p_neg * (pos[1] + neg[1]).square())
 
     def sample_from_inputs(self, inputs, *, generator=None):
         (field_p, gamma_p), (field_m, gamma_m) = self._pieces(inputs)
-        log_p, log_m = half_log_partition(field_p, gamma_p), half_log_partition(field_m, gamma_m)
+        log_p, log_m = self._sides(inputs)
         w_side = uniform_like(torch.empty_like(field_p), generator)
         w = uniform_like(torch.empty_like(field_p), generator)
         positive = w_side < torch.sigmoid(log_p - log_m)
-        return torch.where(positive, half_sample(field_p, gamma_p, w),
-                           -half_sample(field_m, gamma_m, w))
+        # one truncated normal per unit, on the side drawn
+        side = half_sample(torch.where(positive, field_p, field_m),
+                           torch.where(positive, gamma_p, gamma_m), w)
+        return torch.where(positive, side, -side)
 
     def mode_from_inputs(self, inputs):
         (field_p, gamma_p), (field_m, gamma_m) = self._pieces(inputs)
@@ -126,8 +127,8 @@ class DReLU(Units):
         with torch.no_grad():
             for i in inputs:
                 p_pos, p_neg, pos, neg = self._moments(i)
-                stats.append(torch.stack([p_pos * pos[0], -p_neg * neg[0],
-                                          -0.5 * p_pos * pos[1], -0.5 * p_neg * neg[1]], 1))
+                stats.append(torch.stack([p_pos * pos[1], -p_neg * neg[1],
+                                          -0.5 * p_pos * pos[2], -0.5 * p_neg * neg[2]], 1))
         stat_grad_(out, stats, coefs)
 
     def annealing_start(self) -> torch.Tensor:
