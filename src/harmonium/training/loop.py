@@ -4,10 +4,14 @@ Every trainer of harmonium (``fit``, ``fit_boltzmann``, ``fine_tune``, the
 recommender, and through ``fit`` the greedy DBN stack and the scikit-learn
 estimators) describes what is particular to it as a *task* and hands it to
 :func:`train`, which owns what they share: the shuffled mini-batches drawn from the
-caller's generator, the gradient transforms and their state, the optimiser and the
-scheduler, the progress bar (counting samples), the per-epoch history, the check that
-training has not diverged, the CUDA synchronisation before timing, callbacks, and
-atomic checkpoints from which a run resumes bit for bit.
+caller's generator (from any source of :mod:`harmonium.training.data`, in memory or
+streamed), the gradient transforms and their state, the optimiser and the scheduler,
+the progress bar (counting samples), the per-epoch history, the check that training
+has not diverged, the CUDA synchronisation before timing, callbacks, atomic
+checkpoints (also mid-epoch, with the position in the epoch) from which a run resumes
+bit for bit, and data-parallel training under ``torch.distributed``
+(:mod:`harmonium.parallel`: each rank steps on its slice of the global batch, one
+all-reduce sums the gradients, rank 0 writes the checkpoints).
 
 A task is an object with:
 
