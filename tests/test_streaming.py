@@ -191,3 +191,18 @@ def test_fine_tune_stream_needs_pairs_and_classes(binary, labels):
         harmonium.fine_tune(dbn, [binary], labels, progress=False)
     with pytest.raises(ValueError, match="pairs"):
         harmonium.fine_tune(dbn, [binary], None, n_classes=3, progress=False)
+
+
+def test_cli_trains_from_a_npy_file_batch_by_batch(binary, tmp_path):
+    """``rbm train x.npy`` reads the file per batch; same model as from the same rows
+    in a .csv file (loaded whole)."""
+    from harmonium.cli.main import main
+    from harmonium.io import load
+
+    np.save(tmp_path / "x.npy", binary.numpy())
+    np.savetxt(tmp_path / "x.csv", binary.numpy(), delimiter=",", fmt="%d")
+    for name in ("x.npy", "x.csv"):
+        assert main(["rbm", "train", str(tmp_path / name), "-o", str(tmp_path / f"{name}.st"),
+                     "--hidden", "4", "--epochs", "2", "--batch-size", "10", "-q"]) == 0
+    streamed, loaded = load(tmp_path / "x.npy.st"), load(tmp_path / "x.csv.st")
+    assert torch.equal(streamed.weight, loaded.weight)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 import numpy as np
 import torch
@@ -71,6 +72,20 @@ def _images(x: torch.Tensor, shape) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- commands
+def _training_rows(args):
+    """DATA for ``rbm train`` and its shape: a 2-d ``.npy`` file used as is is read
+    batch by batch (never loaded whole); anything else is loaded and converted."""
+    if args.data.endswith(".npy") and args.binarize == "none" and os.path.isfile(args.data):
+        try:
+            shape = np.load(args.data, mmap_mode="r").shape  # reads the header only
+        except ValueError as exc:
+            raise ValueError(f"{args.data} is not a readable numeric .npy file ({exc})") from None
+        if len(shape) == 2 and shape[0] > 0:
+            return args.data, shape
+    x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
+    return x, x.shape
+
+
 def _train(args) -> None:
     import harmonium
     from harmonium import parallel
@@ -78,10 +93,10 @@ def _train(args) -> None:
 
     if parallel.init_from_env(args.device) and args.device.startswith("cuda"):
         args.device = f"cuda:{torch.cuda.current_device()}"  # torchrun: one GPU per rank
-    x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
+    x, (n_rows, n_visible) = _training_rows(args)
     g = torch.Generator().manual_seed(args.seed)
     visible = Bernoulli if args.visible == "bernoulli" else Gaussian
-    rbm = harmonium.RBM(visible(x.shape[1]), Bernoulli(args.hidden), generator=g).to(args.device)
+    rbm = harmonium.RBM(visible(n_visible), Bernoulli(args.hidden), generator=g).to(args.device)
     if args.device != "cpu":
         g = torch.Generator(device=args.device).manual_seed(args.seed)
     method = (
@@ -97,7 +112,7 @@ def _train(args) -> None:
     harmonium.save(rbm, args.output)
     last = hist.records[-1] if len(hist) else {}
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
-    print(f"trained {rbm.n_visible}x{rbm.n_hidden} RBM on {len(x)} samples ({metrics})")
+    print(f"trained {rbm.n_visible}x{rbm.n_hidden} RBM on {n_rows} samples ({metrics})")
     print(f"wrote {args.output}")
 
 
