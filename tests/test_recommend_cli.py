@@ -54,7 +54,7 @@ def test_protocol_run_takes_a_saved_models_settings(ratings, tmp_path, capsys):
                  "--epochs", "1", "--hidden", "3", "--validation", "0"]) == 0
     capsys.readouterr()
     assert main(["recommend", "evaluate", str(model), str(ratings / "ratings.csv"),
-                 "--protocol", "temporal", "--validation", "temporal"]) == 0
+                 "--protocol", "temporal", "--validation", "temporal", "--refit"]) == 0
     out = capsys.readouterr().out
     assert "best epoch 1" in out.splitlines()[0]
     assert harmonium.load(model).n_hidden == 3

@@ -100,3 +100,16 @@ def test_bad_validation_arguments(kwargs, error, match):
     d = _data()
     with pytest.raises(error, match=match):
         RBMRecommender(2, epochs=1).fit(d.users, d.items, d.ratings, progress=False, **kwargs)
+
+
+def test_refit_trains_on_all_ratings_to_the_chosen_epoch():
+    data = _data(2)
+    kwargs = {"validation": "temporal", "patience": 2, "progress": False}
+    chosen = RBMRecommender(4, epochs=6, learning_rate=0.5).fit(
+        data, generator=torch.Generator().manual_seed(3), **kwargs)
+    refit = RBMRecommender(4, epochs=6, learning_rate=0.5).fit(
+        data, generator=torch.Generator().manual_seed(3), refit=True, **kwargs)
+    assert refit.best_epoch_ == chosen.best_epoch_  # the same selection run
+    assert len(refit._ratings) == len(data.ratings)  # validation ratings included
+    assert len(refit.history_) == refit.best_epoch_ and refit.validation_ is None
+    assert all("val_rmse" not in h for h in refit.history_)

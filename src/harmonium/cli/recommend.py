@@ -76,6 +76,9 @@ def _add_evaluate(cmd) -> None:
     e.add_argument("--validation", choices=("random", "temporal"),
                    help="with --protocol: choose the epoch on a validation split of the "
                    "training part drawn this way (early stopping)")
+    e.add_argument("--refit", action="store_true",
+                   help="with --validation: then retrain on the whole training part up to "
+                   "the chosen epoch")
     e.add_argument("--orientation", choices=("item", "user"),
                    help="with --protocol and no MODEL: one RBM per item (default) or user")
     e.add_argument("--hidden", type=count(), help="with --protocol and no MODEL: hidden units")
@@ -198,7 +201,7 @@ def _evaluate_protocol(args) -> None:
                                 test_fraction=args.test_fraction, seed=args.seed)
     columns = (data.users, data.items, data.ratings)
     model = RBMRecommender(**config).fit(
-        *(c[train] for c in columns), validation=args.validation,
+        *(c[train] for c in columns), validation=args.validation, refit=args.refit,
         timestamps=None if data.timestamps is None else data.timestamps[train],
         generator=torch.Generator().manual_seed(args.seed))
     print(f"protocol {args.protocol}: {len(train)} training ratings, {len(test)} held out "

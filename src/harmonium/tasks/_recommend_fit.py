@@ -13,15 +13,16 @@ import numpy as np
 import torch
 
 from harmonium._numerics import check_positive_int
-from harmonium.models.rating_init import add_units
+from harmonium.models.rating_init import add_units, init_rating_rbm
 from harmonium.ratings.columns import find_columns, parse_ratings
-from harmonium.ratings.scale import level_indices
+from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.splits import split_ratings
-from harmonium.tasks._recommend_conditional import grow_implicit, implicit_cases
+from harmonium.ratings.table import RatingTable
+from harmonium.tasks._recommend_conditional import grow_implicit, implicit_cases, init_implicit
 from harmonium.tasks._recommend_task import train_recommender
 
-__all__ = ["VALIDATION_FRACTION", "EarlyStopping", "partial_update", "select_validation",
-           "table_timestamps", "validation_split"]
+__all__ = ["VALIDATION_FRACTION", "EarlyStopping", "StopAt", "partial_update",
+           "select_validation", "table_timestamps", "train_fresh", "validation_split"]
 
 # share of the training ratings held out by validation="random" or "temporal"
 VALIDATION_FRACTION = 0.1
@@ -157,3 +158,36 @@ def partial_update(est, triples, epochs: int, generator, progress: bool) -> None
     touched = torch.from_numpy(np.unique(case[-len(r):])).to(est.device)  # new rows
     train_recommender(est, touched, epochs, est.cd_steps[-1:], generator=generator,
                       progress=progress)
+
+
+class StopAt:
+    """Loop callback: stop after a given epoch (refitting to a chosen epoch)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def __call__(self, epoch: int, record: dict, model) -> bool:
+        return epoch >= self.epoch
+
+    def restore(self, model) -> int:
+        """Nothing to restore: the last epoch is the chosen one; returns it."""
+        return self.epoch
+
+
+def train_fresh(est, triples, val, stopping, *, implicit, generator, progress,
+                checkpoint=None, resume=False) -> int | None:
+    """Initialise ``est`` for the ratings ``triples`` (users, items, ratings) and train
+    it from scratch; returns the epoch ``stopping`` kept (None without it)."""
+    u_raw, i_raw, r = triples
+    est.levels_ = rating_levels(est.rating_scale, r)
+    est._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, est.levels_)))
+    _, unit, _, n_units = est._ratings.grouped(est.orientation)
+    est.rbm_ = init_rating_rbm(
+        unit, est._ratings.level, n_units, len(est.levels_), est.n_hidden,
+        weight_std=est.weight_std, generator=generator, dtype=est.dtype, device=est.device)
+    init_implicit(est, implicit, n_units)
+    est.history_ = []
+    cases = torch.arange(est._cases.counts.shape[0], device=est.device)
+    return train_recommender(est, cases, est.epochs, est.cd_steps, validation=val,
+                             generator=generator, progress=progress, checkpoint=checkpoint,
+                             resume=resume, stopping=stopping)

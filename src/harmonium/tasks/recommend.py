@@ -15,19 +15,15 @@ import torch
 
 from harmonium._numerics import check_positive_int, seeded_generator
 from harmonium.io import savable
-from harmonium.models.rating_init import init_rating_rbm
 from harmonium.models.rating_rbm import RatingCases
 from harmonium.ratings.bias import BIAS_REG, BiasModel, fit_biases
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.evaluation import evaluate_recommender
 from harmonium.ratings.ids import as_ids
-from harmonium.ratings.scale import level_indices, rating_levels
 from harmonium.ratings.table import RatingTable
-from harmonium.tasks._recommend_conditional import init_implicit
-from harmonium.tasks._recommend_fit import partial_update, select_validation
+from harmonium.tasks._recommend_fit import StopAt, partial_update, select_validation, train_fresh
 from harmonium.tasks._recommend_rank import expected_pairs, top_k
 from harmonium.tasks._recommend_state import recommender_state, restore_recommender
-from harmonium.tasks._recommend_task import train_recommender
 
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
 
@@ -202,6 +198,7 @@ class RBMRecommender:
         validation=None,
         timestamps=None,
         patience: int = 5,
+        refit: bool = False,
         validation_data=None,
         implicit=None,
         generator: torch.Generator | None = None,
@@ -232,6 +229,10 @@ class RBMRecommender:
             RatingsData's ``timestamps`` or a table's timestamp column otherwise).
         patience : int
             Epochs without a better validation RMSE before stopping.
+        refit : bool
+            After choosing the epoch, train afresh on all the ratings (validation
+            split included) for that many epochs of the same schedule; ``history_``
+            then holds the refit's epochs and ``validation_`` is None.
         validation_data : tuple (users, items, ratings), optional
             Held-out ratings whose RMSE is shown on the progress bar and stored in
             ``history_`` after every epoch (reported only; no early stopping).
@@ -260,19 +261,14 @@ class RBMRecommender:
         generator = seeded_generator(generator, self.device)
         (u_raw, i_raw, r), val, stopping = select_validation(
             users, items, ratings, validation, timestamps, patience, validation_data, generator)
-        self.levels_ = rating_levels(self.rating_scale, r)
-        self._set_data(RatingTable.from_ids(u_raw, i_raw, level_indices(r, self.levels_)))
-        _, unit, _, n_units = self._ratings.grouped(self.orientation)
-        self.rbm_ = init_rating_rbm(
-            unit, self._ratings.level, n_units, len(self.levels_), self.n_hidden,
-            weight_std=self.weight_std, generator=generator, dtype=self.dtype, device=self.device,
-        )
-        init_implicit(self, implicit, n_units)
-        self.history_, self.validation_ = [], None if stopping is None else val
-        cases = torch.arange(self._cases.counts.shape[0], device=self.device)
-        self.best_epoch_ = train_recommender(
-            self, cases, self.epochs, self.cd_steps, validation=val, generator=generator,
-            progress=progress, checkpoint=checkpoint, resume=resume, stopping=stopping)
+        run = {"implicit": implicit, "generator": generator, "progress": progress}
+        self.best_epoch_ = train_fresh(self, (u_raw, i_raw, r), val, stopping, **run,
+                                       checkpoint=checkpoint, resume=resume)
+        self.validation_ = None if stopping is None else val
+        if refit and self.best_epoch_ is not None:
+            train_fresh(self, parse_ratings(users, items, ratings), None,
+                        StopAt(self.best_epoch_), **run)
+            self.validation_ = None
         return self
 
     def partial_fit(
