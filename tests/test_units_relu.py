@@ -404,3 +404,19 @@ def test_short_fit_on_binary_data_stays_finite(hidden):
     assert rbm.hidden.params[precisions].gt(0).all()
     assert all(math.isfinite(x) for x in history["pseudo_ll"])
     assert torch.isfinite(rbm.free_energy(data)).all()
+
+
+@pytest.mark.parametrize("hidden", [ReLU, DReLU])
+def test_gibbs_sweeps_keep_the_exact_distribution(hidden):
+    """Chains started from exact p(v) (enumeration of 16 states, closed-form hidden
+    integrals) stay distributed as p(v) after Gibbs sweeps through the hidden units:
+    a chi-square test of the state counts."""
+    rbm = _rbm(hidden(3), n_visible=4, seed=7)
+    _, v_all, log_u = _exact_log_z(rbm)
+    p = torch.softmax(log_u, 0)
+    g = torch.Generator().manual_seed(8)
+    start = v_all[torch.multinomial(p, 40_000, replacement=True, generator=g)]
+    v = rbm.gibbs(start, 3, generator=g).detach()
+    index = (v @ torch.tensor([8.0, 4.0, 2.0, 1.0], dtype=torch.float64)).long()
+    counts = torch.bincount(index, minlength=16).numpy()
+    assert stats.chisquare(counts, p.numpy() * len(v)).pvalue > 1e-3
