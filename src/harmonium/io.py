@@ -186,6 +186,12 @@ def state_tensor(state, key: str, shape: tuple | None = None, *, owner: str,
     return value
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(obj, path: str | os.PathLike) -> Path:
     """Save a model or a checkpoint dict to ``path`` (safetensors + JSON), atomically.
 
@@ -230,6 +236,7 @@ def save(obj, path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"cannot save to {path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would give
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

@@ -149,15 +149,34 @@ def _check_cuda(device: torch.device) -> None:
                          f"(cuda:0 ... cuda:{n - 1})")
 
 
-def check_output(path: str, option: str) -> None:
+# file types a user may name by mistake for another kind of output
+_KNOWN_SUFFIXES = frozenset((".safetensors", ".png", ".jpg", ".jpeg", ".pdf", ".svg", ".npy",
+                             ".npz", ".csv", ".json", ".txt", ".pt", ".pkl"))
+
+
+def check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:
     """Refuse an output path that cannot be written, before any work is done.
+
+    Parameters
+    ----------
+    path : str
+    option : str
+        The option's name, for the message.
+    suffixes : tuple of str
+        The file types the command writes; a name ending in another well-known type
+        (``m.png`` for a model) is refused, other names are left to the user.
 
     Raises
     ------
     ValueError
-        When ``path`` is a folder, or its folder is missing or is not a folder.
+        When ``path`` is a folder, its folder is missing or is not a folder, or it ends
+        in a well-known file type other than ``suffixes``.
     """
     target = Path(path)
+    suffix = target.suffix.lower()
+    if suffixes and suffix in _KNOWN_SUFFIXES and suffix not in suffixes:
+        raise ValueError(f"{option} {path}: this command writes a "
+                         f"{' or '.join(suffixes)} file, not {suffix}")
     if target.is_dir():
         raise ValueError(f"{option} {path} is a folder, expected a file name")
     folder = target.parent

@@ -127,7 +127,7 @@ def register(sub) -> None:
                    help="folder of per-layer checkpoints (an interrupted run resumes)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _data_args(t)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, writes=(".safetensors",))
 
     d = cmds.add_parser("dream", help="generate digits of a class from a labelled DBN")
     d.add_argument("model", metavar="MODEL")
@@ -138,7 +138,7 @@ def register(sub) -> None:
     d.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
     d.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     d.add_argument("--seed", type=seed(), default=0)
-    d.set_defaults(func=_dream)
+    d.set_defaults(func=_dream, writes=(".png", ".pdf", ".svg", ".npy"))
 
     e = cmds.add_parser("evaluate", help="classification accuracy of MODEL on DATA")
     e.add_argument("model", metavar="MODEL")

@@ -41,7 +41,7 @@ def register(sub) -> None:
                    help="storage rule of the classical model (default: %(default)s)")
     s.add_argument("--threshold", default="median",
                    help="binarization: median, mean, otsu or a number (default: %(default)s)")
-    s.set_defaults(func=_store)
+    s.set_defaults(func=_store, writes=(".safetensors",))
 
     r = cmds.add_parser("recall", help="recall a memory from a probe image",
                         description="Run the network's dynamics from a probe image and "
@@ -73,7 +73,7 @@ def register(sub) -> None:
     c.add_argument("-o", "--output", required=True, help="figure (.png)")
     c.add_argument("--json", help="also write the numbers to this JSON file")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    c.set_defaults(func=_capacity)
+    c.set_defaults(func=_capacity, writes=(".png", ".pdf", ".svg"))
 
 
 def _threshold(text: str):

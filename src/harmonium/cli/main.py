@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             args.device = check_device(args.device)
         for name in ("output", "json"):  # fail before the work, not after it
             if getattr(args, name, None):
-                check_output(getattr(args, name), f"--{name}")
+                suffixes = (".json",) if name == "json" else getattr(args, "writes", ())
+                check_output(getattr(args, name), f"--{name}", suffixes)
         args.func(args)
     except (ValueError, TypeError, OSError) as exc:
         print(one_line(str(exc) or type(exc).__name__), file=sys.stderr)

@@ -44,7 +44,7 @@ def register(sub) -> None:
                    default="euclidean", help="similarity (default: %(default)s)")
     s.add_argument("--normalize", action="store_true",
                    help="compare unit-length vectors (cosine; use a beta of ~100)")
-    s.set_defaults(func=_store)
+    s.set_defaults(func=_store, writes=(".safetensors",))
 
     r = cmds.add_parser("retrieve", help="retrieve (or complete) an image from a probe",
                         description="Retrieve the stored image nearest to a probe image in "

@@ -78,6 +78,8 @@ def _training_rows(args):
     if args.data.endswith(".npy") and args.binarize == "none" and os.path.isfile(args.data):
         try:
             shape = np.load(args.data, mmap_mode="r").shape  # reads the header only
+        except EOFError:
+            raise ValueError(f"{args.data}: the file is empty or cut off") from None
         except ValueError as exc:
             raise ValueError(f"{args.data} is not a readable numeric .npy file ({exc})") from None
         if len(shape) == 2 and shape[0] > 0:
@@ -111,8 +113,12 @@ def _train(args) -> None:
         return
     harmonium.save(rbm, args.output)
     last = hist.records[-1] if len(hist) else {}
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
-    print(f"trained {rbm.n_visible}x{rbm.n_hidden} RBM on {n_rows} samples ({metrics})")
+    seconds = sum(r["seconds"] for r in hist.records)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items()
+                        if k not in ("epoch", "seconds", "samples_per_s"))
+    epochs = f"{len(hist)} epoch{'s' if len(hist) != 1 else ''}"
+    print(f"trained {rbm.n_visible}x{rbm.n_hidden} RBM on {n_rows} samples, {epochs} in "
+          f"{seconds:.1f} s" + (f"; last epoch: {metrics}" if metrics else ""))
     print(f"wrote {args.output}")
 
 
@@ -273,7 +279,7 @@ def register(sub) -> None:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_data_arguments(t)
     _common(t)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, writes=(".safetensors",))
 
     s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)")
     s.add_argument("model", metavar="MODEL")
@@ -284,7 +290,7 @@ def register(sub) -> None:
     s.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     add_tempering_args(s)
     _common(s)
-    s.set_defaults(func=_sample)
+    s.set_defaults(func=_sample, writes=(".png", ".pdf", ".svg", ".npy"))
 
     i = cmds.add_parser("inpaint", help="hide part of images and fill it in")
     i.add_argument("model", metavar="MODEL")
@@ -298,14 +304,14 @@ def register(sub) -> None:
     i.add_argument("--mean-field", action="store_true", help="deterministic mean-field fill")
     i.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     _common(i)
-    i.set_defaults(func=_inpaint)
+    i.set_defaults(func=_inpaint, writes=(".png", ".pdf", ".svg"))
 
     f = cmds.add_parser("filters", help="draw the hidden units' receptive fields")
     f.add_argument("model", metavar="MODEL")
     f.add_argument("-o", "--output", required=True, help=".png picture")
     f.add_argument("--max", type=count(), default=100, help="at most this many filters")
     f.add_argument("--shape", default=None, help="image shape HxW (default: square)")
-    f.set_defaults(func=_filters)
+    f.set_defaults(func=_filters, writes=(".png", ".pdf", ".svg"))
 
     e = cmds.add_parser("evaluate", help="likelihood and free-energy statistics on DATA")
     e.add_argument("model", metavar="MODEL")
