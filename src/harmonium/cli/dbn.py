@@ -106,7 +106,7 @@ def register(sub) -> None:
     t = cmds.add_parser("train", help="pretrain (and fine-tune) a DBN on DATA",
                         description="Greedy layer-wise pretraining; with --labels the top "
                         f"RBM learns labels jointly and the net is fine-tuned. DATA: {DATA_HELP}.")
-    t.add_argument("data", metavar="DATA")
+    t.add_argument("data", metavar="DATA", help="training data")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--layers", type=count(), nargs="+", required=True, metavar="N",
                    help="hidden layer sizes, bottom first (e.g. 500 500 2000)")
@@ -114,35 +114,44 @@ def register(sub) -> None:
                    help="train with labels: the data set's own (no FILE) or a .npy/.csv")
     t.add_argument("--fine-tune-only", action="store_true",
                    help="no label units on top: use the labels only for fine-tuning")
-    t.add_argument("--method", choices=("cd", "pcd"), default="cd")
+    t.add_argument("--method", choices=("cd", "pcd"), default="cd",
+                   help="each RBM's training method")
     t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
     t.add_argument("--epochs", type=count(), default=10, help="pretraining epochs per layer")
-    t.add_argument("--activations", choices=("means", "samples"), default="means")
-    t.add_argument("--batch-size", type=count(), default=100)
-    t.add_argument("--lr", type=positive(), default=0.05)
+    t.add_argument("--activations", choices=("means", "samples"), default="means",
+                   help="what the next RBM trains on: mean activities or one sample")
+    t.add_argument("--batch-size", type=count(), default=100, help="samples per update")
+    t.add_argument("--lr", type=positive(), default=0.05, help="pretraining learning rate")
     t.add_argument("--fine-tune-epochs", type=count(0), default=20,
                    help="backprop epochs with labels (0: none)")
-    t.add_argument("--fine-tune-lr", type=positive(), default=1e-2)
+    t.add_argument("--fine-tune-lr", type=positive(), default=1e-2,
+                   help="Adam's learning rate for fine-tuning, decayed to 0 along a cosine "
+                   "(above about 0.01 the net can collapse to one class)")
     t.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="folder of per-layer checkpoints (an interrupted run resumes)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _data_args(t)
     t.set_defaults(func=_train, writes=(".safetensors",))
 
-    d = cmds.add_parser("dream", help="generate digits of a class from a labelled DBN")
-    d.add_argument("model", metavar="MODEL")
+    d = cmds.add_parser("dream", help="generate digits of a class from a labelled DBN",
+                        description="Clamp the label units of a labelled DBN's top RBM, "
+                        "run Gibbs sweeps there and pass the result down to the pixels.")
+    d.add_argument("model", metavar="MODEL", help="model file written by 'dbn train --labels'")
     d.add_argument("--label", type=count(0), default=None,
                    help="class (default: one row per class)")
     d.add_argument("-n", type=count(), default=10, help="samples per class")
     d.add_argument("--steps", type=count(), default=500, help="Gibbs sweeps in the top RBM")
     d.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
     d.add_argument("--shape", default=None, help="image shape HxW (default: square)")
-    d.add_argument("--seed", type=seed(), default=0)
+    d.add_argument("--seed", type=seed(), default=0, help="random seed")
     d.set_defaults(func=_dream, writes=(".png", ".pdf", ".svg", ".npy"))
 
-    e = cmds.add_parser("evaluate", help="classification accuracy of MODEL on DATA")
-    e.add_argument("model", metavar="MODEL")
-    e.add_argument("data", metavar="DATA")
+    e = cmds.add_parser("evaluate", help="classification accuracy of MODEL on DATA",
+                        description="Accuracy on labelled DATA of MODEL's fine-tuned "
+                        "classifier, or of its generative (label-unit) classifier when it "
+                        "was not fine-tuned.")
+    e.add_argument("model", metavar="MODEL", help="model file written by 'dbn train'")
+    e.add_argument("data", metavar="DATA", help="labelled data set")
     e.add_argument("--labels", default=OWN_LABELS, metavar="FILE",
                    help="labels file (default: the data set's own)")
     _data_args(e)

@@ -58,7 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in _COMMANDS:
         importlib.import_module(f"harmonium.cli.{name}").register(sub)
+    for command in _all_parsers(parser):
+        command.formatter_class = _ShowDefaults
     return parser
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help that ends each option's line with its default, unless the line says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and default not in (None, False, argparse.SUPPRESS)
+                and "default" not in text):
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every subcommand's parser below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_parsers(child)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,20 +260,24 @@ def register(sub) -> None:
 
     t = cmds.add_parser("train", help="train an RBM on DATA and save it",
                         description=f"Train an RBM. DATA: {DATA_HELP}.")
-    t.add_argument("data", metavar="DATA")
+    t.add_argument("data", metavar="DATA", help="training data (a 2-d .npy is read batch by "
+                   "batch)")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--hidden", type=count(), default=100,
                    help="hidden units (default: %(default)s)")
-    t.add_argument("--visible", choices=("bernoulli", "gaussian"), default="bernoulli")
-    t.add_argument("--method", choices=("cd", "pcd"), default="pcd")
+    t.add_argument("--visible", choices=("bernoulli", "gaussian"), default="bernoulli",
+                   help="visible unit type (gaussian: standardise the data first)")
+    t.add_argument("--method", choices=("cd", "pcd"), default="pcd",
+                   help="contrastive divergence, or persistent CD with --chains chains")
     t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
     t.add_argument("--chains", type=count(), default=None, help="PCD chains (default: batch size)")
-    t.add_argument("--epochs", type=count(), default=10)
-    t.add_argument("--batch-size", type=count(), default=100)
-    t.add_argument("--lr", type=positive(), default=0.05)
+    t.add_argument("--epochs", type=count(), default=10, help="passes over DATA")
+    t.add_argument("--batch-size", type=count(), default=100, help="samples per update")
+    t.add_argument("--lr", type=positive(), default=0.05, help="learning rate (SGD)")
     t.add_argument("--momentum", type=fraction(open_high=True), default=0.5,
                    help="in [0, 1) (default: %(default)s)")
-    t.add_argument("--weight-decay", type=real(0), default=0.0)
+    t.add_argument("--weight-decay", type=real(0), default=0.0,
+                   help="L2 penalty on the weights")
     t.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     t.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -281,8 +285,10 @@ def register(sub) -> None:
     _common(t)
     t.set_defaults(func=_train, writes=(".safetensors",))
 
-    s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)")
-    s.add_argument("model", metavar="MODEL")
+    s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)",
+                        description="Run Gibbs chains from random states and save the "
+                        "final visible means as a picture grid (.png) or an array (.npy).")
+    s.add_argument("model", metavar="MODEL", help="model file written by 'rbm train'")
     s.add_argument("-n", type=count(), default=64, help="number of samples")
     s.add_argument("-o", "--output", required=True, help=".png picture or .npy array")
     s.add_argument("--steps", type=count(), default=1000, help="Gibbs sweeps")
@@ -292,30 +298,39 @@ def register(sub) -> None:
     _common(s)
     s.set_defaults(func=_sample, writes=(".png", ".pdf", ".svg", ".npy"))
 
-    i = cmds.add_parser("inpaint", help="hide part of images and fill it in")
-    i.add_argument("model", metavar="MODEL")
-    i.add_argument("data", metavar="DATA")
+    i = cmds.add_parser("inpaint", help="hide part of images and fill it in",
+                        description="Hide part of the first images of DATA (--mask) and "
+                        "fill it in by Gibbs sampling with the rest clamped; the picture "
+                        "shows original, observed and inpainted rows.")
+    i.add_argument("model", metavar="MODEL", help="model file written by 'rbm train'")
+    i.add_argument("data", metavar="DATA", help=DATA_HELP)
     i.add_argument("-o", "--output", required=True, help=".png picture")
     i.add_argument("-n", type=count(), default=8, help="number of images")
     i.add_argument("--mask", choices=MASKS, default="bottom", help="what to hide")
     i.add_argument("--fraction", type=fraction(open_low=True, open_high=True), default=0.5,
                    help="fraction hidden, in (0, 1) (default: %(default)s)")
-    i.add_argument("--steps", type=count(), default=200)
+    i.add_argument("--steps", type=count(), default=200, help="Gibbs sweeps")
     i.add_argument("--mean-field", action="store_true", help="deterministic mean-field fill")
     i.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     _common(i)
     i.set_defaults(func=_inpaint, writes=(".png", ".pdf", ".svg"))
 
-    f = cmds.add_parser("filters", help="draw the hidden units' receptive fields")
-    f.add_argument("model", metavar="MODEL")
+    f = cmds.add_parser("filters", help="draw the hidden units' receptive fields",
+                        description="Draw each hidden unit's weights to the visible units "
+                        "as an image (its receptive field).")
+    f.add_argument("model", metavar="MODEL", help="model file written by 'rbm train'")
     f.add_argument("-o", "--output", required=True, help=".png picture")
     f.add_argument("--max", type=count(), default=100, help="at most this many filters")
     f.add_argument("--shape", default=None, help="image shape HxW (default: square)")
     f.set_defaults(func=_filters, writes=(".png", ".pdf", ".svg"))
 
-    e = cmds.add_parser("evaluate", help="likelihood and free-energy statistics on DATA")
-    e.add_argument("model", metavar="MODEL")
-    e.add_argument("data", metavar="DATA")
+    e = cmds.add_parser("evaluate", help="likelihood and free-energy statistics on DATA",
+                        description="Reconstruction error, pseudo-log-likelihood and free "
+                        "energy of DATA; with --ais the log-likelihood from an AIS estimate "
+                        "of log Z (exact for small models). Grey DATA must be binarised "
+                        "as for training (--binarize).")
+    e.add_argument("model", metavar="MODEL", help="model file written by 'rbm train'")
+    e.add_argument("data", metavar="DATA", help=DATA_HELP)
     add_data_arguments(e)
     add_ais_args(e)
     _common(e)

@@ -20,7 +20,11 @@ def register(sub) -> None:
     cmd = p.add_subparsers(dest="recommend_command", metavar="ACTION")
     cmd.required = True
 
-    t = cmd.add_parser("train", help="fit a model on a ratings file and save it")
+    t = cmd.add_parser("train", help="fit a model on a ratings file and save it",
+                       description="Fit the RBM recommender on RATINGS, reporting the RMSE "
+                       "of a held-out validation fraction per epoch, and save it with its "
+                       "id maps and its bias model (the fallback for unknown users and "
+                       "items).")
     t.add_argument("ratings", help="ratings CSV/TSV/.dat file or a MovieLens folder")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--orientation", choices=("item", "user"), default="item",
@@ -33,10 +37,13 @@ def register(sub) -> None:
                    "(0 to train on all; default: %(default)s)")
     t.add_argument("--duplicates", choices=("error", "latest"), default="error",
                    help="repeated (user, item) pairs: fail, or keep the latest rating")
-    t.add_argument("--seed", type=seed(), default=0)
-    t.set_defaults(func=_train)
+    t.add_argument("--seed", type=seed(), default=0, help="random seed")
+    t.set_defaults(func=_train, writes=(".safetensors",))
 
-    q = cmd.add_parser("predict", help="top-k recommendations for a user")
+    q = cmd.add_parser("predict", help="top-k recommendations for a user",
+                       description="The items MODEL rates highest for USER (by expected "
+                       "rating; items the user rated in training are left out unless "
+                       "--include-rated), with titles when --titles names a movies file.")
     q.add_argument("model", help="model file written by 'recommend train'")
     q.add_argument("--user", required=True, help="user id")
     q.add_argument("--top", type=count(), default=10, help="number of items (default: 10)")
