@@ -33,3 +33,21 @@ def test_model_files_get_the_mode_of_an_ordinary_new_file(tmp_path, capsys):
     assert os.stat(out).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
     report = capsys.readouterr().out
     assert "2 epochs in" in report and "samples_per_s" not in report
+
+
+def test_rule_with_a_model_that_has_no_rule_is_refused(tmp_path, capsys):
+    picture = tmp_path / "a.png"
+    from PIL import Image
+    Image.new("L", (8, 8), 255).save(picture)
+    argv = ["hopfield", "store", str(picture), "-o", str(tmp_path / "m.safetensors")]
+    assert main([*argv, "--model", "dense", "--rule", "storkey"]) == 2
+    assert "--rule applies to --model classical" in capsys.readouterr().err
+    assert main([*argv, "--size", "8"]) == 0
+    assert "stored 1 image (" in capsys.readouterr().out
+
+
+def test_evaluate_names_the_binarize_option_for_grey_data(tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    assert main(["rbm", "train", "digits", "-o", str(model), "--epochs", "1", "-q"]) == 0
+    assert main(["rbm", "evaluate", str(model), "digits"]) == 2
+    assert "--binarize threshold" in capsys.readouterr().err

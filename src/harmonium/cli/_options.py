@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Number", "check_device", "check_output", "count", "fraction", "positive", "real",
-           "seed"]
+__all__ = ["Number", "check_device", "check_output", "count", "counted", "fraction", "positive",
+           "real", "seed"]
 
 # the largest integer an option takes: torch indexes and numpy seeds stay in int64
 MAX_INT = 2**63 - 1
@@ -152,6 +152,11 @@ def _check_cuda(device: torch.device) -> None:
 # file types a user may name by mistake for another kind of output
 _KNOWN_SUFFIXES = frozenset((".safetensors", ".png", ".jpg", ".jpeg", ".pdf", ".svg", ".npy",
                              ".npz", ".csv", ".json", ".txt", ".pt", ".pkl"))
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 image"``, ``"2 images"``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from harmonium.cli._options import count, fraction, real, seed
+from harmonium.cli._options import count, counted, fraction, real, seed
 from harmonium.tasks.capacity import MAX_ALPHA
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,8 @@ def register(sub) -> None:
     s.add_argument("--model", choices=MODELS, default="classical",
                    help="classical Hopfield network, dense associative memory (exponential "
                    "interaction) or modern Hopfield memory (default: %(default)s)")
-    s.add_argument("--rule", choices=["hebbian", "storkey", "pseudoinverse"],
-                   default="pseudoinverse",
-                   help="storage rule of the classical model (default: %(default)s)")
+    s.add_argument("--rule", choices=["hebbian", "storkey", "pseudoinverse"], default=None,
+                   help="storage rule of the classical model (default: pseudoinverse)")
     s.add_argument("--threshold", default="median",
                    help="binarization: median, mean, otsu or a number (default: %(default)s)")
     s.set_defaults(func=_store, writes=(".safetensors",))
@@ -87,13 +86,18 @@ def _store(args) -> None:
     from harmonium.datasets import images_to_spins, read_image
     from harmonium.io import save
 
+    if args.rule is not None and args.model != "classical":
+        raise ValueError(f"--rule applies to --model classical only; the {args.model} "
+                         "memory stores patterns as they are: drop --rule")
+    rule = args.rule or "pseudoinverse"
     images = [read_image(path) for path in args.images]
     spins = torch.cat([images_to_spins(im, args.size, _threshold(args.threshold))
                        for im in images])
-    net = _new_memory(args.model, spins.shape[1], args.rule).store(spins)
+    net = _new_memory(args.model, spins.shape[1], rule).store(spins)
     save(net, args.output)
-    kind = f"rule {args.rule}" if args.model == "classical" else f"{args.model} memory"
-    print(f"stored {len(images)} images ({args.size}x{args.size}, {kind}) in {args.output}")
+    kind = f"rule {rule}" if args.model == "classical" else f"{args.model} memory"
+    print(f"stored {counted(len(images), 'image')} ({args.size}x{args.size}, {kind}) in "
+          f"{args.output}")
 
 
 def _new_memory(model: str, n_units: int, rule: str):
@@ -129,7 +133,7 @@ def _recall(args) -> None:
     write_image(args.output, spins_to_images(recalled, (side, side))[0])
     state = "fixed point" if bool(result.converged[0]) else (
         "2-cycle" if bool(result.cycled[0]) else "not converged")
-    print(f"{state} after {int(result.sweeps[0])} sweeps, energy "
+    print(f"{state} after {counted(int(result.sweeps[0]), 'sweep')}, energy "
           f"{float(net.energy(result.states)[0]):.1f}; wrote {args.output}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harmonium.cli._options import count, positive, seed
+from harmonium.cli._options import count, counted, positive, seed
 from harmonium.datasets import HALVES
 
 # Gaussian noise of the "noise" corruption (Millidge et al. 2022 protocol)
@@ -103,7 +103,7 @@ def _store(args) -> None:
                             normalize=args.normalize)
     memory.store(torch.from_numpy(images.reshape(n, -1).astype(np.float32)))
     save(memory, args.output)
-    print(f"stored {n} images ({side}x{side}, {args.similarity} similarity, beta "
+    print(f"stored {counted(n, 'image')} ({side}x{side}, {args.similarity} similarity, beta "
           f"{args.beta:g}) in {args.output}")
 
 

@@ -230,7 +230,13 @@ def _evaluate(args) -> None:
     x = load_rows(args.data)
     if args.binarize != "none":
         x = binarize(x, args.binarize, args.threshold, args.seed)
-    x = rbm.check_visible(x, "data")
+    try:
+        x = rbm.check_visible(x, "data")
+    except ValueError as exc:
+        if args.binarize != "none":
+            raise
+        raise ValueError(f"{exc}; binarise grey DATA as for training "
+                         "(--binarize threshold or --binarize sample)") from None
     results = evaluation(rbm, x)
     if args.ais:
         results.update(ais_evaluation(rbm, x, args))
