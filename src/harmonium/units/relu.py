@@ -208,8 +208,8 @@ class ReLU(Units):
 
     def cgf_grad_(self, out, inputs, means, coefs) -> None:
         # dcgf/dtheta = E[h | I], dcgf/dgamma = -E[h^2 | I] / 2
-        second = [half_piece(self.bias.detach() + i, self.precision.detach())[2]
-                  for i in inputs]
+        with torch.no_grad():
+            second = [half_piece(self.bias + i, self.precision)[2] for i in inputs]
         stat_grad_(out, [torch.stack([m, -0.5 * s], 1) for m, s in zip(means, second,
                                                                       strict=True)], coefs)
 
