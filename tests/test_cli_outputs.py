@@ -51,3 +51,28 @@ def test_evaluate_names_the_binarize_option_for_grey_data(tmp_path, capsys):
     assert main(["rbm", "train", "digits", "-o", str(model), "--epochs", "1", "-q"]) == 0
     assert main(["rbm", "evaluate", str(model), "digits"]) == 2
     assert "--binarize threshold" in capsys.readouterr().err
+
+
+def test_recommend_flags_the_library_asks_for(tmp_path, capsys):
+    ratings = tmp_path / "one.csv"
+    ratings.write_text("user,item,rating\n1,2,4\n")
+    out = tmp_path / "r.safetensors"
+    assert main(["recommend", "train", str(ratings), "-o", str(out)]) == 2
+    assert "--rating-scale LOW HIGH STEP" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["recommend", "train", str(ratings), "-o", str(out), "--rating-scale", "1", "5",
+                 "--validation", "0", "--epochs", "1"]) == 0
+    assert "1 rating (1 user, 1 item)" in capsys.readouterr().out
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    (folder / "movies.csv").write_text("movieId,title,genres\n2,Jumanji (1995),Adventure\n")
+    assert main(["recommend", "predict", str(out), "--user", "1", "--include-rated",
+                 "--titles", str(folder)]) == 0
+    assert "Jumanji (1995)" in capsys.readouterr().out
+
+
+def test_dbn_labels_on_one_layer_names_the_flags(tmp_path, capsys):
+    assert main(["dbn", "train", "digits", "--layers", "64", "--labels",
+                 "-o", str(tmp_path / "d.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "--layers" in err and "--fine-tune-only" in err

@@ -38,6 +38,10 @@ def _load_dbn(path: str):
 def _train(args) -> None:
     import harmonium
 
+    if args.labels is not None and not args.fine_tune_only and len(args.layers) < 2:
+        raise ValueError("--labels joins the label units to the top RBM, whose visible layer "
+                         "is the layer below it: give at least two --layers sizes (e.g. "
+                         "--layers 64 128), or add --fine-tune-only")
     x = binarize(load_rows(args.data), args.binarize, args.threshold, args.seed)
     y = None if args.labels is None else load_labels(args.data, args.labels)
     if y is not None and len(y) != len(x):

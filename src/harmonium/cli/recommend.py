@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harmonium.cli._options import count, fraction, positive, real, seed
+from harmonium.cli._options import count, counted, fraction, positive, real, seed
 
 
 def register(sub) -> None:
@@ -37,6 +37,9 @@ def register(sub) -> None:
                    "(0 to train on all; default: %(default)s)")
     t.add_argument("--duplicates", choices=("error", "latest"), default="error",
                    help="repeated (user, item) pairs: fail, or keep the latest rating")
+    t.add_argument("--rating-scale", type=real(), nargs="+", metavar="X", default=None,
+                   help="LOW HIGH [STEP] of the ratings (default: inferred from them: whole "
+                   "stars, or half stars if any rating is one)")
     t.add_argument("--seed", type=seed(), default=0, help="random seed")
     t.set_defaults(func=_train, writes=(".safetensors",))
 
@@ -47,7 +50,8 @@ def register(sub) -> None:
     q.add_argument("model", help="model file written by 'recommend train'")
     q.add_argument("--user", required=True, help="user id")
     q.add_argument("--top", type=count(), default=10, help="number of items (default: 10)")
-    q.add_argument("--titles", help="movies.csv / movies.dat / u.item to print titles")
+    q.add_argument("--titles", help="movies.csv / movies.dat / u.item, or the MovieLens "
+                   "folder holding one, to print titles")
     q.add_argument("--include-rated", action="store_true",
                    help="also list items the user already rated")
     q.set_defaults(func=_predict)
@@ -126,20 +130,29 @@ def _train(args) -> None:
     n_val = round(args.validation * n)
     val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     options = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    if args.rating_scale is not None:
+        if len(args.rating_scale) not in (2, 3):
+            raise ValueError("--rating-scale takes LOW HIGH or LOW HIGH STEP, got "
+                             f"{len(args.rating_scale)} numbers")
+        options["rating_scale"] = tuple(args.rating_scale)
     model = RBMRecommender(
         args.hidden, orientation=args.orientation, epochs=args.epochs, **options
     )
     columns = (data.users, data.items, data.ratings)
-    model.fit(
-        *(c[train] for c in columns),
-        validation_data=tuple(c[val] for c in columns) if n_val else None,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    try:
+        model.fit(
+            *(c[train] for c in columns),
+            validation_data=tuple(c[val] for c in columns) if n_val else None,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
+    except ValueError as exc:  # the library names its keyword; the user has a flag
+        raise ValueError(str(exc).replace("pass rating_scale=(low, high, step)",
+                                          "pass --rating-scale LOW HIGH STEP")) from None
     save(model, args.output)
     last = model.history_[-1]
     extra = f", validation RMSE {last['val_rmse']:.4f}" if "val_rmse" in last else ""
-    print(f"trained on {len(train)} ratings ({len(model.users_)} users, "
-          f"{len(model.items_)} items){extra}; saved {args.output}")
+    print(f"trained on {counted(len(train), 'rating')} ({counted(len(model.users_), 'user')}, "
+          f"{counted(len(model.items_), 'item')}){extra}; saved {args.output}")
 
 
 def _user_id(model, text: str):

@@ -158,8 +158,13 @@ def load_ratings_csv(
     return _one_per_pair(_read_columns(rows, cols, path, first_line), path, duplicates)
 
 
+#: the titles files of MovieLens releases, in the order a folder is searched
+TITLE_FILES = ("movies.csv", "movies.dat", "u.item")
+
+
 def load_titles(path: str | os.PathLike) -> dict:
-    """Item titles of a MovieLens movies file: ``movies.csv``, ``movies.dat`` or ``u.item``.
+    """Item titles of a MovieLens movies file: ``movies.csv``, ``movies.dat`` or ``u.item``,
+    or of the MovieLens folder that holds one.
 
     Returns
     -------
@@ -167,6 +172,11 @@ def load_titles(path: str | os.PathLike) -> dict:
         Movie id (int, or str for non-integer ids) -> title.
     """
     path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in TITLE_FILES if (path / name).is_file()]
+        if not found:
+            raise FileNotFoundError(f"no titles file ({', '.join(TITLE_FILES)}) in {path}")
+        path = found[0]
     if not path.is_file():
         raise FileNotFoundError(f"no such titles file: {path}")
     if path.suffix == ".csv":
