@@ -46,6 +46,8 @@ def _train(args) -> None:
     y = None if args.labels is None else load_labels(args.data, args.labels)
     if y is not None and len(y) != len(x):
         raise ValueError(f"{len(y)} labels for {len(x)} samples")
+    if args.batch_size is None:  # enough updates per epoch for small data sets
+        args.batch_size = min(100, max(10, round(len(x) / 100)))
     g = torch.Generator().manual_seed(args.seed)
     n_labels = 0 if y is None or args.fine_tune_only else int(y.max()) + 1
     dbn = harmonium.DBN([x.shape[1], *args.layers], n_labels=n_labels, generator=g)
@@ -121,11 +123,12 @@ def register(sub) -> None:
     t.add_argument("--method", choices=("cd", "pcd"), default="cd",
                    help="each RBM's training method")
     t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
-    t.add_argument("--epochs", type=count(), default=10, help="pretraining epochs per layer")
+    t.add_argument("--epochs", type=count(), default=15, help="pretraining epochs per layer")
     t.add_argument("--activations", choices=("means", "samples"), default="means",
                    help="what the next RBM trains on: mean activities or one sample")
-    t.add_argument("--batch-size", type=count(), default=100, help="samples per update")
-    t.add_argument("--lr", type=positive(), default=0.05, help="pretraining learning rate")
+    t.add_argument("--batch-size", type=count(), default=None,
+                   help="samples per update (default: 1%% of DATA, between 10 and 100)")
+    t.add_argument("--lr", type=positive(), default=0.1, help="pretraining learning rate")
     t.add_argument("--fine-tune-epochs", type=count(0), default=20,
                    help="backprop epochs with labels (0: none)")
     t.add_argument("--fine-tune-lr", type=positive(), default=1e-2,
