@@ -76,3 +76,18 @@ def test_dbn_labels_on_one_layer_names_the_flags(tmp_path, capsys):
                  "-o", str(tmp_path / "d.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "--layers" in err and "--fine-tune-only" in err
+
+
+def test_memory_stores_pictures_of_different_sizes_and_says_when_it_resizes(tmp_path,
+                                                                            capsys):
+    from PIL import Image
+    for name, size in (("a.png", (20, 20)), ("b.png", (30, 30))):
+        Image.new("L", size, 200).save(tmp_path / name)
+    memory = tmp_path / "m.safetensors"
+    assert main(["memory", "store", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+                 "--size", "16", "-o", str(memory)]) == 0
+    assert "stored 2 images (16x16" in capsys.readouterr().out
+    Image.new("L", (40, 20), 200).save(tmp_path / "probe.png")
+    assert main(["memory", "retrieve", str(memory), str(tmp_path / "probe.png"),
+                 "-o", str(tmp_path / "out.png")]) == 0
+    assert "changing its proportions" in capsys.readouterr().out

@@ -89,8 +89,8 @@ def _images(args) -> np.ndarray:
         n = check_positive_int(1000 if args.n is None else args.n, "--n")
         images = load_data(sources[0], n).samples
         return images if args.size is None else resize_images(images, args.size)
-    return resize_images(np.stack([read_image(path) for path in sources]),
-                         28 if args.size is None else args.size)
+    side = 28 if args.size is None else args.size  # each image resized: sizes may differ
+    return np.concatenate([resize_images(read_image(path), side) for path in sources])
 
 
 def _store(args) -> None:
@@ -128,7 +128,12 @@ def _retrieve(args) -> None:
     from harmonium.plot import image_grid
 
     memory, side = _load(args.memory)
-    probe = torch.from_numpy(resize_images(read_image(args.probe), side).reshape(1, -1))
+    image = read_image(args.probe)
+    resized = "" if image.shape == (side, side) else (
+        f" (the {image.shape[1]}x{image.shape[0]} probe was resized to the memory's "
+        f"{side}x{side}" + (", changing its proportions)" if image.shape[0] != image.shape[1]
+                            else ")"))
+    probe = torch.from_numpy(resize_images(image, side).reshape(1, -1))
     mask = None if args.mask == "none" else half_mask((side, side), args.mask)
     result = memory.recall(probe.to(memory.patterns_.dtype), mask=mask)
     retrieved = result.states[0].reshape(side, side).cpu().numpy()
@@ -141,7 +146,7 @@ def _retrieve(args) -> None:
                             col_labels=[f"probe ({args.mask} hidden)", "retrieved"], cell=2.0)
         figure.savefig(args.output, dpi=100)
     print(f"nearest stored image #{int(index)} (weight {float(weight):.3f}); "
-          f"wrote {args.output}")
+          f"wrote {args.output}{resized}")
 
 
 def _corrupt(x: torch.Tensor, kind: str, side: int, generator: torch.Generator):
