@@ -263,7 +263,11 @@ def register(sub) -> None:
                        description="Train, sample, inpaint, show and evaluate RBMs.")
     cmds = p.add_subparsers(dest="rbm_command", metavar="ACTION")
     cmds.required = True
+    _add_train(cmds)
+    _add_views(cmds)
 
+
+def _add_train(cmds) -> None:
     t = cmds.add_parser("train", help="train an RBM on DATA and save it",
                         description=f"Train an RBM. DATA: {DATA_HELP}.")
     t.add_argument("data", metavar="DATA", help="training data (a 2-d .npy is read batch by "
@@ -291,6 +295,9 @@ def register(sub) -> None:
     _common(t)
     t.set_defaults(func=_train, writes=(".safetensors",))
 
+
+def _add_views(cmds) -> None:
+    """The commands that read a trained model: sample, inpaint, filters, evaluate."""
     s = cmds.add_parser("sample", help="draw samples from a model (PNG grid or .npy)",
                         description="Run Gibbs chains from random states and save the "
                         "final visible means as a picture grid (.png) or an array (.npy).")
