@@ -6,9 +6,8 @@ import math
 
 import torch
 
-from harmonium._numerics import check_positive_int
 from harmonium.parallel import standard_normal
-from harmonium.units.base import Units
+from harmonium.units._precision import _BiasPrecision
 
 __all__ = ["Gaussian"]
 
@@ -16,7 +15,7 @@ MIN_PRECISION = 1e-3
 MIN_VARIANCE = 1e-6  # floor of a fitted variance (a constant feature)
 
 
-class Gaussian(Units):
+class Gaussian(_BiasPrecision):
     """``n`` real-valued units with bias ``theta`` and precision ``gamma = 1 / sigma^2``.
 
     Parameters are ``params[0] = theta`` (``.bias``) and ``params[1] = gamma``
@@ -25,17 +24,6 @@ class Gaussian(Units):
     ``N((theta + I) / gamma, 1 / gamma)`` and
     ``cgf(I) = sum (theta + I)^2 / (2 gamma) + 1/2 log(2 pi / gamma)``.
     """
-
-    param_names = ("bias", "precision")
-
-    def __init__(self, n: int):
-        n = check_positive_int(n, "n")
-        super().__init__((n,), torch.stack([torch.zeros(n), torch.ones(n)]))
-
-    @property
-    def precision(self) -> torch.Tensor:
-        """Precision ``gamma`` of each unit, shape (n,)."""
-        return self.params[1]
 
     def energy(self, x):
         return (0.5 * self.precision * x.square() - self.bias * x).sum(1)

@@ -25,9 +25,8 @@ import math
 
 import torch
 
-from harmonium._numerics import check_positive_int
 from harmonium.parallel import uniform_like
-from harmonium.units.base import Units
+from harmonium.units._precision import _BiasPrecision
 
 __all__ = ["ReLU"]
 
@@ -145,7 +144,7 @@ def stat_grad_(out: torch.Tensor, stats, coefs) -> None:
         out.add_(torch.tensordot(c.to(s.dtype), s, dims=1))
 
 
-class ReLU(Units):
+class ReLU(_BiasPrecision):
     """``n`` rectified Gaussian (ReLU) units ``h >= 0``: bias ``theta``, precision ``gamma``.
 
     The energy of a unit is ``gamma h^2 / 2 - theta h`` on ``h >= 0`` (``+inf`` below
@@ -163,17 +162,6 @@ class ReLU(Units):
     n : int
         Number of units.
     """
-
-    param_names = ("bias", "precision")
-
-    def __init__(self, n: int):
-        n = check_positive_int(n, "n")
-        super().__init__((n,), torch.stack([torch.zeros(n), torch.ones(n)]))
-
-    @property
-    def precision(self) -> torch.Tensor:
-        """Precision ``gamma`` of each unit, shape (n,)."""
-        return self.params[1]
 
     def energy(self, x):
         """``sum_i gamma_i x_i^2 / 2 - theta_i x_i``, ``+inf`` if a unit is negative; (batch,)."""
