@@ -5,11 +5,12 @@
     model: rank ``--rank`` user and item factors, user and item biases,
     ``rating = clip(round(mu + b_u + b_i + u.v + noise), 1, 5)``. Popularity skew: item
     weights log-normal (sigma 2.0: the median item gets about a fifth of the mean
-    item's ratings at the default shape, a tenth in Netflix), user activity log-normal (sigma 1.25: many light
-    users, few heavy ones; median about half the mean); each user's items are drawn
-    from the popularity weights without repeats (with-replacement draws, repeats
-    removed, the shortfall redrawn 6 times; a heavy user may end a few short, so the
-    total is "about" the target and reported exactly). Time axis: each user has a
+    item's ratings at the default shape, a tenth in Netflix), user activity log-normal
+    (sigma 1.25: many light users, few heavy ones; median about half the mean); each
+    user's items are drawn from the popularity weights without repeats
+    (with-replacement draws, repeats removed, the shortfall redrawn 6 times; heavy
+    users may end short, so the total is "about" the target, 1.4% under it at the
+    default shape, and reported exactly). Time axis: each user has a
     join time (later joins more likely, the service grows) and an active span, each
     item a release time; a rating's timestamp is uniform in the user's span and not
     before the item's release (int32 seconds, 1999-11-11 to 2005-12-31). Arrays:
