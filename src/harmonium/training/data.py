@@ -42,7 +42,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 from harmonium import parallel
-from harmonium.parallel import shard_rows
 
 __all__ = ["Position", "Rows", "Stream", "as_source", "epoch_batches", "in_memory",
            "sample_rows"]
@@ -222,7 +221,7 @@ def epoch_batches(source, batch_size: int, generator: torch.Generator, position:
         for s in range(position.taken, size, batch_size):
             index = perm[s : s + batch_size]
             position.taken = s + index.shape[0]
-            yield take(shard_rows(index) if sharded else index), index.shape[0]
+            yield take(parallel.shard_rows(index) if sharded else index), index.shape[0]
 
 
 def _tensor_rows(tensors: tuple[torch.Tensor, ...]) -> Rows:
