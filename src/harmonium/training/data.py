@@ -325,9 +325,10 @@ def in_memory(data) -> bool:
     if isinstance(data, (Rows, Stream, str, os.PathLike, np.memmap, Dataset)):
         return False
     if isinstance(data, list) and data and isinstance(data[0], (tuple, np.ndarray, torch.Tensor)):
-        first = data[0][0] if isinstance(data[0], tuple) else data[0]
-        return not (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim >= 1 and
-                    np.ndim(first) >= (1 if isinstance(data[0], tuple) else 2))  # batches
+        # a list of 2-d arrays, or of tuples of row-aligned arrays, is a list of batches
+        pair = isinstance(data[0], tuple)
+        first = data[0][0] if pair else data[0]
+        return not (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim >= 2 - pair)
     return not (callable(data) or (hasattr(data, "__iter__") and not isinstance(
         data, (list, tuple, np.ndarray, torch.Tensor))))
 
