@@ -14,21 +14,18 @@ from harmonium.models.rating_rbm import (
     free_energy,
     hidden_means,
     implicit_field,
-    make_rating_rbm,
 )
+from test_recommender import _tiny as _tiny_rbm
 
 RATED, LEVELS = torch.tensor([0, 2, 3]), torch.tensor([2, 0, 1])
 FLAGGED = torch.tensor([0, 2, 3, 4])  # unit 4: rated, rating unknown
 
 
 def _tiny(seed=0, n_units=5, k=3, n_hidden=3):
-    g = torch.Generator().manual_seed(seed)
-    rbm = make_rating_rbm(n_units, k, n_hidden, weight_std=0.7, generator=g).double()
-    with torch.no_grad():
-        rbm.visible.params.normal_(generator=g)
-        rbm.hidden.params.normal_(generator=g)
-    d = torch.randn(n_units, n_hidden, generator=g, dtype=torch.float64)
-    return rbm, d
+    """test_recommender's tiny rating RBM and a random D of the same size."""
+    rbm = _tiny_rbm(seed, n_units, k, n_hidden)
+    g = torch.Generator().manual_seed(seed + 1000)
+    return rbm, torch.randn(n_units, n_hidden, generator=g, dtype=torch.float64)
 
 
 def _energies(rbm, d):
