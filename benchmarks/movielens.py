@@ -24,7 +24,9 @@ knowledge is the test-set leak): the conditional RBM (paper's section 4) with th
 held-out pairs flagged as rated (random and temporal protocols). No hyper-parameter
 was tuned on a test part.
 
-Run: python benchmarks/movielens.py [--seeds N] [--protocols ...] [--quick] [--data PATH]
+Run: python benchmarks/movielens.py [--seeds N] [--first-seed S] [--protocols ...] [--quick]
+[--data PATH] [--name NAME]; python benchmarks/movielens.py --merge A.json B.json joins the
+seeds of two runs of the same code into results/movielens.json.
 """
 
 from __future__ import annotations
@@ -260,6 +262,28 @@ def write_markdown(result, path):
     path.write_text("\n".join(lines) + "\n")
 
 
+def merge_results(first, second):
+    """One result holding the seeds of two runs of the same models (``second``'s appended).
+
+    Statistics are recomputed from the per-seed values; group sizes are ``first``'s.
+    """
+    out = json.loads(json.dumps(first))
+    out["seeds"] = first["seeds"] + second["seeds"]
+    for protocol, models in second["results"].items():
+        for name, s in models.items():
+            mine = out["results"].setdefault(protocol, {}).setdefault(name, s)
+            if mine is s:
+                continue
+            for key in KEYS:
+                mine[key] = _stats([*(mine[key] or {}).get("values", []),
+                                    *(s[key] or {}).get("values", [])])
+            for g in GROUP_KEYS:
+                mine["groups"][g] = _stats([*(mine["groups"][g] or {}).get("values", []),
+                                            *(s["groups"][g] or {}).get("values", [])])
+            mine["extra"] = mine["extra"] + s["extra"]
+    return out
+
+
 def rewrite_markdown(path_json):
     """Regenerate the markdown table from a results JSON file (no refitting)."""
     path_json = Path(path_json)
@@ -271,14 +295,24 @@ def main():
     p.add_argument("--quick", action="store_true", help="one seed, 5 RBM epochs, no SVDpp")
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--name", default=None, help="results file stem (default movielens)")
+    p.add_argument("--merge", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
+                   help="join two results files into results/movielens.json and stop")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--protocols", nargs="+", default=["random", "temporal", "users"])
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    if args.merge:
+        first, second = (json.loads(f.read_text()) for f in args.merge)
+        (RESULTS / "movielens.json").write_text(json.dumps(merge_results(first, second),
+                                                           indent=1))
+        rewrite_markdown(RESULTS / "movielens.json")
+        return
     if args.quick:
         args.seeds, args.epochs = 1, 5
     torch.set_num_threads(args.threads)
-    name = "movielens_quick" if args.quick else "movielens"
+    name = args.name or ("movielens_quick" if args.quick else "movielens")
     data = load_movielens(args.data)
     rows: dict = {}
 
@@ -288,11 +322,12 @@ def main():
               f"{m['groups']['new items']['rmse']:.4f} map@10 {m['map@10'] or 0:.4f}",
               flush=True)
 
-    for seed in range(args.seeds):  # seeds outermost: partial results cover every protocol
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:  # seeds outermost: partial results cover every protocol
         for protocol in args.protocols:
             one_split(data, protocol, seed, args, record)
             result = summarise(rows, args)
-            result["seeds"] = list(range(seed + 1))
+            result["seeds"] = list(range(args.first_seed, seed + 1))
             (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
             write_markdown(result, RESULTS / f"{name}.md")
     print((RESULTS / f"{name}.md").read_text())
