@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "fit_boltzmann": "harmonium.training.boltzmann",
     "DBN": "harmonium.models.dbn",
     "dream": "harmonium.models.dbn",
+    "DBM": "harmonium.models.dbm",
     "fit_greedy": "harmonium.training.greedy",
     "fine_tune": "harmonium.training.finetune",
     "fit": "harmonium.training.fit",
