@@ -2,7 +2,9 @@
 
 Pure torch, batched over any leading dimensions: :func:`energy`, one :func:`update`
 step (softmax attention with the states as queries), and :func:`recall`, which iterates
-the update to a fixed point. :mod:`harmonium.models.modern_hopfield` exports them with
+the update to a fixed point. Each takes a ``separation`` (``"softmax"``, ``"sparsemax"``
+or ``"entmax15"``, :mod:`harmonium.sparse`): the map from scores to weights over the
+stored patterns, and with it the entropy term of the energy. :mod:`harmonium.models.modern_hopfield` exports them with
 the memory object built on top, and :mod:`harmonium.nn` builds its layers on them.
 """
 
@@ -14,6 +16,7 @@ import torch
 
 from harmonium._numerics import check_positive_int
 from harmonium.models.memory import RecallResult
+from harmonium.sparse import conjugate, entropy_gap, separate
 
 
 def check_beta(beta) -> float:
@@ -35,8 +38,9 @@ def _check_core(xi: torch.Tensor, memories: torch.Tensor, beta) -> float:
     return check_beta(beta)
 
 
-def energy(xi: torch.Tensor, memories: torch.Tensor, beta: float) -> torch.Tensor:
-    """Modern Hopfield energy of each state (Ramsauer et al. 2020, eq. 2).
+def energy(xi: torch.Tensor, memories: torch.Tensor, beta: float, *,
+           separation: str = "softmax") -> torch.Tensor:
+    """Modern Hopfield energy of each state (Ramsauer et al. 2020, eq. 2; Hu et al. 2023).
 
     Parameters
     ----------
@@ -46,17 +50,23 @@ def energy(xi: torch.Tensor, memories: torch.Tensor, beta: float) -> torch.Tenso
         Stored patterns, one per row.
     beta : float
         Inverse temperature, > 0.
+    separation : {"softmax", "sparsemax", "entmax15"}
+        Which negative entropy Omega regularises the retrieval weights.
 
     Returns
     -------
     torch.Tensor, shape (..., n)
-        ``-lse(beta, X xi) + xi'xi / 2 + log(m) / beta + M^2 / 2`` (>= 0).
+        ``-Omega*(beta X xi) / beta + xi'xi / 2 + gap(m) / beta + M^2 / 2`` (>= 0), with
+        ``Omega* = logsumexp`` and ``gap(m) = log m`` for softmax (Ramsauer's energy) and
+        the Gini / Tsallis-1.5 conjugates for the sparse maps
+        (:func:`harmonium.sparse.conjugate`, :func:`harmonium.sparse.entropy_gap`).
     """
     beta = _check_core(xi, memories, beta)
     m = memories.shape[-2]
-    lse = torch.logsumexp(beta * xi @ memories.transpose(-1, -2), dim=-1) / beta
+    lse = conjugate(beta * xi @ memories.transpose(-1, -2), separation) / beta
     big_m2 = memories.pow(2).sum(-1).amax(-1, keepdim=True)
-    return -lse + 0.5 * xi.pow(2).sum(-1) + math.log(m) / beta + 0.5 * big_m2
+    gap = entropy_gap(m, separation) / beta
+    return -lse + 0.5 * xi.pow(2).sum(-1) + gap + 0.5 * big_m2
 
 
 def update(
@@ -66,8 +76,9 @@ def update(
     *,
     values: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
+    separation: str = "softmax",
 ) -> torch.Tensor:
-    """One modern Hopfield update ``xi_new = X' softmax(beta X xi)``.
+    """One modern Hopfield update ``xi_new = X' p(beta X xi)``, ``p`` softmax by default.
 
     Parameters
     ----------
@@ -83,6 +94,8 @@ def update(
     mask : torch.Tensor of bool, broadcastable to (..., n, m), optional
         False where a state must not see a stored pattern (padding, causality). Every
         state must see at least one pattern.
+    separation : {"softmax", "sparsemax", "entmax15"}
+        The map ``p`` from scores to weights (:func:`harmonium.sparse.separate`).
 
     Returns
     -------
@@ -99,7 +112,7 @@ def update(
     if mask is not None:
         _check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, -math.inf)
-    weights = torch.softmax(scores, dim=-1)
+    weights = separate(scores, separation)
     return weights @ (memories if values is None else values)
 
 
@@ -124,6 +137,8 @@ def recall(
     beta: float,
     max_sweeps: int = 1,
     tol: float = 1e-6,
+    *,
+    separation: str = "softmax",
 ) -> RecallResult:
     """Iterate :func:`update` until no state moves by more than ``tol`` (max-norm).
 
@@ -140,6 +155,9 @@ def recall(
         one step).
     tol : float
         Convergence tolerance on ``max |xi_new - xi|``.
+    separation : {"softmax", "sparsemax", "entmax15"}
+        The map from scores to weights; every choice decreases :func:`energy` with the
+        same ``separation`` at each step (concave-convex procedure).
 
     Returns
     -------
@@ -148,14 +166,16 @@ def recall(
     """
     beta = _check_core(xi, memories, beta)
     max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
-    return iterate(lambda s: beta * s @ memories.T, memories, xi, max_sweeps, tol)
+    return iterate(lambda s: beta * s @ memories.T, memories, xi, max_sweeps, tol,
+                   separation=separation)
 
 
-def iterate(scores_fn, values, xi, max_sweeps: int, tol: float) -> RecallResult:
-    """Fixed-point loop ``xi <- softmax(scores_fn(xi)) @ values``, the batch together."""
+def iterate(scores_fn, values, xi, max_sweeps: int, tol: float, *,
+            separation: str = "softmax") -> RecallResult:
+    """Fixed-point loop ``xi <- p(scores_fn(xi)) @ values``, the batch together."""
     steps = 0
     while True:
-        weights = torch.softmax(scores_fn(xi), dim=-1)
+        weights = separate(scores_fn(xi), separation)
         new = weights @ values
         converged = (new - xi).abs().amax(-1) <= tol
         xi, steps = new, steps + 1

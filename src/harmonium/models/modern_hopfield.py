@@ -20,7 +20,10 @@ dimensions. :class:`ModernHopfield` is the user object, an
 :class:`~harmonium.models.memory.AssociativeMemory` like the binary memories: it stores
 real vectors (images, embeddings), recalls from corrupted or partly observed queries,
 and follows the Universal Hopfield Networks view (similarity, softmax separation,
-projection) with dot, Euclidean or Manhattan similarity.
+projection) with dot, Euclidean or Manhattan similarity, and softmax, sparsemax or
+1.5-entmax separation (:mod:`harmonium.sparse`; sparse Hopfield networks, Hu et al. 2023,
+Martins et al. 2023: the energy's entropy term becomes the Gini or Tsallis-1.5 one, and
+retrieval puts exactly zero weight on all but a few stored patterns).
 
 ``retrieve`` (function and method) and ``Retrieval`` are deprecated names of
 :func:`recall`, :meth:`ModernHopfield.recall` and
@@ -39,6 +42,7 @@ from harmonium._numerics import as_batch, check_positive_int
 from harmonium.io import savable, state_tensor, state_value
 from harmonium.models._modern_core import check_beta, energy, iterate, recall, update
 from harmonium.models.memory import AssociativeMemory, RecallResult
+from harmonium.sparse import check_separation, conjugate, entropy_gap, separate
 
 __all__ = ["ModernHopfield", "energy", "recall", "update"]
 
@@ -69,9 +73,9 @@ def _check_tol(tol) -> float:
 class ModernHopfield(AssociativeMemory):
     """Modern Hopfield associative memory for real vectors (images, embeddings).
 
-    Retrieval is ``z = X' softmax(beta * sim(X, q))`` (Millidge et al. 2022): the
-    similarity of the query to every stored pattern, separated by a softmax, projected
-    back onto the stored patterns.
+    Retrieval is ``z = X' p(beta * sim(X, q))`` (Millidge et al. 2022): the
+    similarity of the query to every stored pattern, separated by ``p`` (softmax by
+    default), projected back onto the stored patterns.
 
     Parameters
     ----------
@@ -88,6 +92,10 @@ class ModernHopfield(AssociativeMemory):
         Compare unit-length (L2-normalised) queries and patterns, both normalised over
         the observed entries when :meth:`recall` gets a mask; the output is still a
         combination of the stored patterns as given.
+    separation : {"softmax", "sparsemax", "entmax15"}
+        The map ``p`` from similarities to weights (:func:`harmonium.sparse.separate`).
+        The sparse maps give exact zeros, so a query near one pattern retrieves exactly
+        that pattern and correlated neighbours get no weight at all.
 
     Attributes
     ----------
@@ -96,8 +104,9 @@ class ModernHopfield(AssociativeMemory):
 
     Notes
     -----
-    The energy ``E(q) = -lse(beta, sim(X, q))`` (+ ``q'q/2`` for dot similarity, plus
-    constants making it >= 0) is a Lyapunov function of the iterated update for the dot
+    The energy ``E(q) = -Omega*(beta sim(X, q)) / beta`` (+ ``q'q/2`` for dot similarity,
+    plus constants making it >= 0; ``Omega* = logsumexp`` for softmax, the Gini or
+    Tsallis-1.5 conjugate for sparsemax and entmax15) is a Lyapunov function of the iterated update for the dot
     and Euclidean similarities (the Euclidean energy is Ramsauer's with a bias
     ``-|x|^2/2`` per pattern). For the Manhattan similarity the update is the UHN
     single-shot rule and the energy is a soft minimum distance, with no descent
@@ -107,19 +116,21 @@ class ModernHopfield(AssociativeMemory):
     state_space = "real"
     modes = ("sync",)
 
-    def __init__(self, beta: float = 1.0, similarity: str = "dot", normalize: bool = False):
+    def __init__(self, beta: float = 1.0, similarity: str = "dot", normalize: bool = False,
+                 separation: str = "softmax"):
         self.beta = check_beta(beta)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         self.similarity = similarity
         self.normalize = bool(normalize)
+        self.separation = check_separation(separation)
         self.patterns_: torch.Tensor | None = None
 
     def __repr__(self) -> str:
         stored = "empty" if self.patterns_ is None else f"{tuple(self.patterns_.shape)} stored"
         return (
             f"ModernHopfield(beta={self.beta}, similarity={self.similarity!r}, "
-            f"normalize={self.normalize}; {stored})"
+            f"normalize={self.normalize}, separation={self.separation!r}; {stored})"
         )
 
     # -- storage ---------------------------------------------------------------------
@@ -258,8 +269,8 @@ class ModernHopfield(AssociativeMemory):
         memory = self._memory()
         if m is None:
             return iterate(lambda s: self.beta * self._scores(s, None), memory, q,
-                           max_sweeps, tol)
-        weights = torch.softmax(self.beta * self._scores(q, m), dim=-1)
+                           max_sweeps, tol, separation=self.separation)
+        weights = separate(self.beta * self._scores(q, m), self.separation)
         done = torch.ones(q.shape[0], dtype=torch.bool, device=q.device)
         return RecallResult(states=torch.where(m, q, weights @ memory), converged=done,
                             sweeps=done.long(), cycled=~done, weights=weights)
@@ -286,10 +297,10 @@ class ModernHopfield(AssociativeMemory):
         """
         q = self._queries(queries)
         if self.similarity == "dot" and not self.normalize:
-            return energy(q, self._memory(), self.beta)
+            return energy(q, self._memory(), self.beta, separation=self.separation)
         scores = self._scores(q, None)
-        e = -torch.logsumexp(self.beta * scores, dim=-1) / self.beta
-        e = e + math.log(scores.shape[1]) / self.beta
+        e = -conjugate(self.beta * scores, self.separation) / self.beta
+        e = e + entropy_gap(scores.shape[1], self.separation) / self.beta
         if self.similarity == "dot":  # normalised: Ramsauer energy of the unit query, M = 1
             e = e + 1.0
         return e
@@ -301,15 +312,21 @@ class ModernHopfield(AssociativeMemory):
             "beta": self.beta,
             "similarity": self.similarity,
             "normalize": self.normalize,
+            "separation": self.separation,
             "patterns": self.patterns_,
         }
 
     @classmethod
     def _from_state(cls, state: dict) -> ModernHopfield:
         own = "ModernHopfield"
-        model = cls(beta=state_value(state, "beta", float, owner=own),
+        beta = state_value(state, "beta", float, owner=own)  # checks that state is a dict
+        # files written before sparse retrieval have no "separation": they are softmax
+        separation = (state_value(state, "separation", str, owner=own)
+                      if "separation" in state else "softmax")
+        model = cls(beta=beta,
                     similarity=state_value(state, "similarity", str, owner=own),
-                    normalize=state_value(state, "normalize", bool, owner=own))
+                    normalize=state_value(state, "normalize", bool, owner=own),
+                    separation=separation)
         if state_value(state, "patterns", (torch.Tensor, type(None)), owner=own) is not None:
             model.patterns_ = state_tensor(state, "patterns", (None, None), owner=own)
         return model
