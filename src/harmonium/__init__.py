@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "generate": "harmonium.tasks.generate",
     "inpaint": "harmonium.tasks.inpaint",
     "RBMRecommender": "harmonium.tasks.recommend",
+    "PottsModel": "harmonium.models.potts",
+    "fit_potts": "harmonium.training.potts",
 }
 
 __all__ = ["__version__", *_EXPORTS]

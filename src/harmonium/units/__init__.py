@@ -1,5 +1,6 @@
 """Unit types: Bernoulli {0,1}, Spin {-1,+1}, Gaussian (real), Categorical (one-hot),
-ReLU (h >= 0) and DReLU (double ReLU), and Joined layers of them side by side."""
+Potts (one-hot, zero-sum gauge), ReLU (h >= 0) and DReLU (double ReLU), and Joined layers
+of them side by side."""
 
 from harmonium.units.base import Units, unit_type
 from harmonium.units.bernoulli import Bernoulli
@@ -7,8 +8,9 @@ from harmonium.units.categorical import Categorical
 from harmonium.units.drelu import DReLU
 from harmonium.units.gaussian import Gaussian
 from harmonium.units.joined import Joined
+from harmonium.units.potts import Potts
 from harmonium.units.relu import ReLU
 from harmonium.units.spin import Spin
 
-__all__ = ["Bernoulli", "Categorical", "DReLU", "Gaussian", "Joined", "ReLU", "Spin", "Units",
-           "unit_type"]
+__all__ = ["Bernoulli", "Categorical", "DReLU", "Gaussian", "Joined", "Potts", "ReLU", "Spin",
+           "Units", "unit_type"]
