@@ -4,8 +4,9 @@ Pure torch, batched over any leading dimensions: :func:`energy`, one :func:`upda
 step (softmax attention with the states as queries), and :func:`recall`, which iterates
 the update to a fixed point. Each takes a ``separation`` (``"softmax"``, ``"sparsemax"``
 or ``"entmax15"``, :mod:`harmonium.sparse`): the map from scores to weights over the
-stored patterns, and with it the entropy term of the energy. :mod:`harmonium.models.modern_hopfield` exports them with
-the memory object built on top, and :mod:`harmonium.nn` builds its layers on them.
+stored patterns, and with it the entropy term of the energy.
+:mod:`harmonium.models.modern_hopfield` exports them with the memory object built on
+top, and :mod:`harmonium.nn` builds its layers on them.
 """
 
 from __future__ import annotations

@@ -106,11 +106,11 @@ class ModernHopfield(AssociativeMemory):
     -----
     The energy ``E(q) = -Omega*(beta sim(X, q)) / beta`` (+ ``q'q/2`` for dot similarity,
     plus constants making it >= 0; ``Omega* = logsumexp`` for softmax, the Gini or
-    Tsallis-1.5 conjugate for sparsemax and entmax15) is a Lyapunov function of the iterated update for the dot
-    and Euclidean similarities (the Euclidean energy is Ramsauer's with a bias
-    ``-|x|^2/2`` per pattern). For the Manhattan similarity the update is the UHN
-    single-shot rule and the energy is a soft minimum distance, with no descent
-    guarantee when iterated.
+    Tsallis-1.5 conjugate for sparsemax and entmax15) is a Lyapunov function of the
+    iterated update for the dot and Euclidean similarities (the Euclidean energy is
+    Ramsauer's with a bias ``-|x|^2/2`` per pattern). For the Manhattan similarity the
+    update is the UHN single-shot rule and the energy is a soft minimum distance, with
+    no descent guarantee when iterated.
     """
 
     state_space = "real"
