@@ -20,7 +20,7 @@ from harmonium.training.data import Rows, as_source
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, train
 
-__all__ = ["FineTuneTask", "fine_tune"]
+__all__ = ["FineTuneTask", "fine_tune", "train_classifier"]
 
 
 def _check_rate(value, name: str, strict: bool) -> float:
@@ -176,6 +176,22 @@ def fine_tune(
                                     n_classes=n_classes))
     generator = seeded_generator(generator, dbn.rbms[0].weight.device)
     net = dbn.to_sequential(None if dbn.n_labels else n_classes, generator=generator)
+    history = train_classifier(net, source, val, epochs=epochs, batch_size=batch_size, lr=lr,
+                               weight_decay=weight_decay, generator=generator,
+                               progress=progress)
+    dbn.classifier = net
+    return history
+
+
+def train_classifier(net: nn.Module, source, validation, *, epochs: int, batch_size: int,
+                     lr: float, weight_decay: float, generator: torch.Generator,
+                     progress: bool) -> History:
+    """Adam on the softmax cross-entropy of ``net``, ``lr`` decayed to 0 along a cosine.
+
+    The shared engine of :func:`fine_tune` (and of the DBM's fine-tuning); arguments are
+    already validated. ``source`` yields ``(inputs, labels)`` batches, ``validation`` is
+    ``(x_val, y_val)`` or None. Returns the per-epoch :class:`History`.
+    """
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     n_rows = source.n_rows if isinstance(source, Rows) else source.count_rows()
     steps = epochs * math.ceil(n_rows / batch_size)  # the schedule spans every update
@@ -183,6 +199,4 @@ def fine_tune(
                 scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps),
                 per_update_schedule=True, progress=progress, description="fine-tuning",
                 divergence_hint="lower the fine-tuning learning rate")
-    history = train(FineTuneTask(net, val), source, loop)
-    dbn.classifier = net
-    return history
+    return train(FineTuneTask(net, validation), source, loop)
