@@ -40,6 +40,7 @@ from torch import nn
 
 from harmonium._numerics import check_positive_int
 from harmonium.io import savable, state_tensor, state_value
+from harmonium.models._dbm_net import MeanFieldAugmentedNet, augment, classifier_from_state
 from harmonium.models.rbm import RBM
 from harmonium.units import Units
 
@@ -99,6 +100,7 @@ class DBM(nn.Module):
         self.rbms = nn.ModuleList(
             RBM(a, b, weight_std=weight_std, generator=generator)
             for a, b in itertools.pairwise(layers))
+        self.classifier: MeanFieldAugmentedNet | None = None
 
     # ----- structure ---------------------------------------------------------------------
     @property
@@ -323,10 +325,39 @@ class DBM(nn.Module):
         fields64 = [None] + [f.double() for f in fields[1:]]
         return model64.bound_from_fields(v.double(), fields64) - float(log_z)
 
+    # ----- classification -----------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, x, *, steps: int = 30) -> torch.Tensor:
+        """Class probabilities of the fine-tuned mean-field-augmented network.
+
+        Parameters
+        ----------
+        x : array-like, shape (n_samples, *visible.shape)
+        steps : int
+            Mean-field rounds for the augmented input.
+
+        Returns
+        -------
+        torch.Tensor, shape (n_samples, n_classes)
+        """
+        if self.classifier is None:
+            raise ValueError("this DBM has no classifier: run harmonium.training.dbm."
+                             "fine_tune_dbm first")
+        x = self.check_visible(x, "x")
+        steps = check_positive_int(steps, "steps")
+        return torch.softmax(self.classifier(augment(self, x, steps)), 1)
+
+    def predict(self, x, *, steps: int = 30) -> torch.Tensor:
+        """Most probable class of each sample, shape (n_samples,) int64."""
+        return self.predict_proba(x, steps=steps).argmax(1)
+
     # ----- saving ------------------------------------------------------------------------
     def _to_state(self) -> dict:
-        return {"layers": [layer.to_state() for layer in self.layers],
-                "weights": self.weights}
+        state = {"layers": [layer.to_state() for layer in self.layers],
+                 "weights": self.weights}
+        if self.classifier is not None:
+            state["classifier"] = dict(self.classifier.state_dict())
+        return state
 
     @classmethod
     def _from_state(cls, state: dict) -> DBM:
@@ -352,4 +383,7 @@ class DBM(nn.Module):
         with torch.no_grad():
             for rbm, w in zip(dbm.rbms, tensors, strict=True):
                 rbm.weight.copy_(w)
+        if "classifier" in state:
+            dbm.classifier = classifier_from_state(
+                dbm, state_value(state, "classifier", dict, owner=own))
         return dbm

@@ -9,6 +9,10 @@ one. The bottom RBM sees ``2 v W_0`` going up (and ``h W_0'`` going down), the t
 train as plain RBMs and their weights are halved when composed. Each hidden layer keeps
 the bias it learnt as the hidden layer of the RBM below it.
 
+**Fine-tuning** (:func:`fine_tune_dbm`) trains the mean-field-augmented network
+(:class:`~harmonium.models._dbm_net.MeanFieldAugmentedNet`) with the engine of
+:func:`harmonium.fine_tune` and keeps it as ``dbm.classifier``.
+
 **Joint training** (:func:`fit_dbm`) ascends the log-likelihood with a mean-field
 positive phase (the fixed point of :meth:`harmonium.DBM.mean_field`) and a negative
 phase of persistent Gibbs chains over all layers (the stochastic approximation
@@ -26,14 +30,16 @@ from tqdm.auto import tqdm
 
 from harmonium import parallel
 from harmonium._numerics import check_positive_int, seeded_generator
+from harmonium.models._dbm_net import MeanFieldAugmentedNet, augment
 from harmonium.models.dbm import DBM
 from harmonium.models.rbm import RBM
 from harmonium.training.data import as_source, in_memory
+from harmonium.training.finetune import train_classifier
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, train
 from harmonium.training.sgd import MomentumSGD
 
-__all__ = ["DBMTask", "DoubledInputCD", "fit_dbm", "pretrain_dbm"]
+__all__ = ["DBMTask", "DoubledInputCD", "fine_tune_dbm", "fit_dbm", "pretrain_dbm"]
 
 
 def _check_rate(value, name: str, *, strict: bool = True, below_one: bool = False) -> float:
@@ -284,3 +290,85 @@ def fit_dbm(
                 generator, progress=progress, description="DBM", checkpoint=checkpoint,
                 resume=resume, divergence_hint="lower the learning rate")
     return train(task, source, loop)
+
+
+def _class_labels(labels, n_rows: int, name: str, n_classes: int | None, device) -> torch.Tensor:
+    """Integer class labels (n_rows,) in [0, n_classes) as int64 on ``device``."""
+    y = torch.as_tensor(labels)
+    if y.ndim != 1 or y.shape[0] != n_rows or y.dtype in (torch.bool, torch.complex64) \
+            or not torch.equal(y, y.round()):
+        raise ValueError(f"{name} must be {n_rows} integer class labels in a 1-d array, got "
+                         f"{y.dtype} of shape {tuple(y.shape)}")
+    y = y.long()
+    top = n_classes if n_classes is not None else max(int(y.max()) + 1, 2)
+    if y.min() < 0 or y.max() >= top:
+        raise ValueError(f"{name} must lie in [0, {top}), found {int(y.min())}..{int(y.max())}")
+    return y.to(device)
+
+
+def fine_tune_dbm(
+    dbm: DBM,
+    data,
+    labels,
+    *,
+    epochs: int = 20,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    mean_field_steps: int = 30,
+    validation_data=None,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> History:
+    """Train the DBM's mean-field-augmented network as a classifier; sets ``dbm.classifier``.
+
+    Parameters
+    ----------
+    dbm : DBM
+        Trained (pretrained and jointly trained); its own weights are left untouched.
+    data : array-like, shape (n_samples, *visible.shape)
+        In-memory inputs (their mean-field augmentation is computed once).
+    labels : array-like of int, shape (n_samples,)
+        Classes ``0 ... n_classes - 1`` (``n_classes = max(labels) + 1``).
+    epochs, batch_size : int
+    lr, weight_decay : float
+        Adam's learning rate (decayed to 0 along a cosine) and L2 penalty.
+    mean_field_steps : int
+        Mean-field rounds for the augmented inputs.
+    validation_data : (array-like, array-like), optional
+        ``(x_val, y_val)`` whose accuracy is recorded after each epoch.
+    generator : torch.Generator, optional
+        Batch order and the initial output weights.
+    progress : bool
+
+    Returns
+    -------
+    History
+        Per epoch ``loss``, ``accuracy`` (and ``val_accuracy``), as :func:`harmonium.fine_tune`.
+    """
+    if not isinstance(dbm, DBM):
+        raise TypeError(f"fine_tune_dbm needs a harmonium.DBM, got {type(dbm).__name__}")
+    if not in_memory(data):
+        raise ValueError("fine_tune_dbm needs in-memory data (a tensor or array)")
+    x = dbm.check_visible(data, "data")
+    y = _class_labels(labels, x.shape[0], "labels", None, x.device)
+    epochs, batch_size = check_positive_int(epochs, "epochs"), check_positive_int(
+        batch_size, "batch_size")
+    lr, weight_decay = _check_rate(lr, "lr"), _check_rate(weight_decay, "weight_decay",
+                                                          strict=False)
+    steps = check_positive_int(mean_field_steps, "mean_field_steps")
+    n_classes = max(int(y.max()) + 1, 2)
+    val = None
+    if validation_data is not None:
+        xv = dbm.check_visible(validation_data[0], "validation data")
+        val = (augment(dbm, xv, steps), _class_labels(validation_data[1], xv.shape[0],
+                                                       "validation labels", n_classes,
+                                                       xv.device))
+    generator = seeded_generator(generator, x.device)
+    net = MeanFieldAugmentedNet(dbm, n_classes, generator=generator)
+    source = as_source(augment(dbm, x, steps), lambda batch: batch).with_labels(y)
+    history = train_classifier(net, source, val, epochs=epochs, batch_size=batch_size, lr=lr,
+                               weight_decay=weight_decay, generator=generator,
+                               progress=progress)
+    dbm.classifier = net
+    return history
