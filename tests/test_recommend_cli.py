@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import harmonium
 from harmonium.cli.main import main
@@ -70,3 +71,24 @@ def test_protocol_errors_are_one_line(ratings, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("harmonium: error:") and message in err[0]
+
+
+def test_factors_option_trains_and_evaluates_a_factored_model(ratings, tmp_path, capsys):
+    model = tmp_path / "f.safetensors"
+    assert main(["recommend", "train", str(ratings / "ratings.csv"), "-o", str(model),
+                 "--epochs", "1", "--hidden", "3", "--factors", "2"]) == 0
+    saved = harmonium.load(model)
+    assert saved.factors == 2 and saved.rbm_.factor_a.shape[2] == 2
+    capsys.readouterr()
+    argv = ["recommend", "evaluate", str(ratings / "ratings.csv"), "--protocol", "random",
+            "--epochs", "2", "--hidden", "4", "--factors", "2", "--seed", "3"]
+    assert main(argv) == 0
+    data = load_ratings_csv(ratings / "ratings.csv")
+    train, test = split_ratings("random", data.users, data.timestamps, test_fraction=0.1,
+                                seed=3)
+    cols = (data.users, data.items, data.ratings)
+    rec = harmonium.RBMRecommender(4, epochs=2, factors=2).fit(
+        *(c[train] for c in cols), progress=False,
+        generator=torch.Generator().manual_seed(3))
+    rmse = rec.evaluate(*(c[test] for c in cols))["rmse"]
+    assert _values(capsys.readouterr().out)["rmse"] == f"{rmse:.4f}"

@@ -9,6 +9,9 @@ import torch
 
 from harmonium.cli._options import count, counted, fraction, positive, real, seed
 
+_FACTORS_HELP = ("rank C of a factored weight W = A B (Salakhutdinov, Mnih and Hinton 2007, "
+                 "section 5; default: unfactored)")
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -31,6 +34,7 @@ def register(sub) -> None:
                    help="one RBM per item (default) or per user")
     t.add_argument("--hidden", type=count(), default=100, help="hidden units (default: 100)")
     t.add_argument("--epochs", type=count(), default=40, help="epochs (default: 40)")
+    t.add_argument("--factors", type=count(), help=_FACTORS_HELP)
     t.add_argument("--learning-rate", type=positive(), help="SGD step (default: the model's)")
     t.add_argument("--validation", type=fraction(open_high=True), default=0.05,
                    help="fraction of ratings held out to report validation RMSE per epoch "
@@ -94,6 +98,7 @@ def _add_evaluate(cmd) -> None:
                    help="with --protocol and no MODEL: one RBM per item (default) or user")
     e.add_argument("--hidden", type=count(), help="with --protocol and no MODEL: hidden units")
     e.add_argument("--epochs", type=count(), help="with --protocol: epochs")
+    e.add_argument("--factors", type=count(), help="with --protocol: " + _FACTORS_HELP)
     e.add_argument("--duplicates", choices=("error", "latest"), default="error",
                    help="repeated (user, item) pairs: fail, or keep the latest rating")
     e.set_defaults(func=_evaluate)
@@ -136,7 +141,8 @@ def _train(args) -> None:
                              f"{len(args.rating_scale)} numbers")
         options["rating_scale"] = tuple(args.rating_scale)
     model = RBMRecommender(
-        args.hidden, orientation=args.orientation, epochs=args.epochs, **options
+        args.hidden, orientation=args.orientation, epochs=args.epochs, factors=args.factors,
+        **options
     )
     columns = (data.users, data.items, data.ratings)
     try:
@@ -213,7 +219,7 @@ def _evaluate_protocol(args) -> None:
     if model_path is not None:
         saved = _load_model(model_path)
         config = {name: getattr(saved, name) for name in _CONFIG}
-    for name in ("orientation", "hidden", "epochs"):
+    for name in ("orientation", "hidden", "epochs", "factors"):
         if getattr(args, name) is not None:
             config["n_hidden" if name == "hidden" else name] = getattr(args, name)
     data = _read(ratings, args.duplicates)

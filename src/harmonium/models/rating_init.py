@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from harmonium._numerics import generator_device
+from harmonium.models.rating_factored import FactoredRatingRBM, make_factored_rating_rbm
 from harmonium.models.rating_rbm import make_rating_rbm
 from harmonium.models.rbm import RBM
 
@@ -56,12 +57,14 @@ def init_rating_rbm(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
     device=None,
-) -> RBM:
+    n_factors: int | None = None,
+) -> RBM | FactoredRatingRBM:
     """A rating RBM ready to learn the given ratings (the paper's initialisation).
 
-    Weights are N(0, ``weight_std``^2), drawn on the generator's device; visible biases
-    are the log base rates of each unit's levels (:func:`base_rate_bias`); hidden
-    biases are zero.
+    Weights are N(0, ``weight_std``^2), drawn on the generator's device (with
+    ``n_factors``, the factors of a :class:`FactoredRatingRBM` are drawn so that the
+    entries of ``W = A B`` have that spread); visible biases are the log base rates of
+    each unit's levels (:func:`base_rate_bias`); hidden biases are zero.
 
     Parameters
     ----------
@@ -72,16 +75,25 @@ def init_rating_rbm(
     generator : torch.Generator, optional
     dtype : torch.dtype
     device : torch.device or str, optional
+    n_factors : int, optional
+        The rank of a factored model (Salakhutdinov, Mnih and Hinton 2007, section 5).
 
     Returns
     -------
-    harmonium.RBM
-        Weight of shape ``(n_units, n_levels, n_hidden)``.
+    harmonium.RBM or FactoredRatingRBM
+        Weight of shape ``(n_units, n_levels, n_hidden)``, or its factors
+        ``(n_units, n_levels, n_factors)`` and ``(n_factors, n_hidden)``.
     """
     device = torch.device("cpu" if device is None else device)
-    rbm = make_rating_rbm(n_units, n_levels, n_hidden).to(dtype=dtype, device=device)
+    if n_factors is not None:
+        rbm = make_factored_rating_rbm(n_units, n_levels, n_hidden, n_factors,
+                                       weight_std=weight_std, generator=generator,
+                                       dtype=dtype, device=device)
+    else:
+        rbm = make_rating_rbm(n_units, n_levels, n_hidden).to(dtype=dtype, device=device)
+        with torch.no_grad():
+            rbm.weight.copy_(_normal(rbm.weight.shape, weight_std, generator, dtype, device))
     with torch.no_grad():
-        rbm.weight.copy_(_normal(rbm.weight.shape, weight_std, generator, dtype, device))
         rbm.visible.params[0].copy_(base_rate_bias(unit, level, n_units, n_levels))
     return rbm
 
@@ -94,15 +106,16 @@ def add_units(
     *,
     weight_std: float,
     generator: torch.Generator | None = None,
-) -> RBM:
+) -> RBM | FactoredRatingRBM:
     """``rbm`` with visible units appended up to ``n_units``, initialised for the ratings.
 
-    The new units get N(0, ``weight_std``^2) weights and base-rate biases
+    The new units get N(0, ``weight_std``^2) weights (for a factored model, rows of
+    ``A`` drawn as :func:`init_rating_rbm` draws them) and base-rate biases
     (:func:`base_rate_bias` of the ratings); the existing parameters are copied.
 
     Parameters
     ----------
-    rbm : harmonium.RBM
+    rbm : harmonium.RBM or FactoredRatingRBM
         A rating RBM with at most ``n_units`` visible units.
     unit, level : numpy.ndarray of int, shape (n,)
         Visible unit and level of each rating (all units).
@@ -112,16 +125,21 @@ def add_units(
 
     Returns
     -------
-    harmonium.RBM
+    harmonium.RBM or FactoredRatingRBM
         ``n_units`` visible units, on ``rbm``'s device and dtype.
     """
-    old, k, weight = rbm.n_visible, rbm.visible.n_categories, rbm.weight.detach()
-    extra = _normal((n_units - old, k, rbm.n_hidden), weight_std, generator, weight.dtype,
-                    weight.device)
-    bias = base_rate_bias(unit, level, n_units, k)[old:].to(weight)
-    return RBM._from_state({
+    old, k, state = rbm.n_visible, rbm.visible.n_categories, rbm._to_state()
+    key = "factor_a" if "factor_a" in state else "weight"
+    rows = state[key].detach()
+    std = weight_std if key == "weight" else (weight_std / rows.shape[2] ** 0.5) ** 0.5
+    extra = _normal((n_units - old, *rows.shape[1:]), std, generator, rows.dtype, rows.device)
+    bias = base_rate_bias(unit, level, n_units, k)[old:].to(rows)
+    state.update({
         "visible": {"type": "Categorical",
                     "params": torch.cat([rbm.visible.bias.detach(), bias]).unsqueeze(0)},
         "hidden": {"type": "Bernoulli", "params": rbm.hidden.params.detach().clone()},
-        "weight": torch.cat([weight, extra]),
+        key: torch.cat([rows, extra]),
     })
+    if "factor_b" in state:  # not shared with the old model
+        state["factor_b"] = state["factor_b"].detach().clone()
+    return type(rbm)._from_state(state)

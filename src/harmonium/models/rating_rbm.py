@@ -13,7 +13,8 @@ A batch of cases is stored sparsely as a :class:`RatingBatch` of ``nnz`` triples
 every operation gathers the weight rows of the rated units (index-based), so memory is
 ``O(nnz * k * n_hidden)`` per batch and never ``O(n_cases * n_units * k)``.
 Initialising and growing such an RBM for given ratings is in
-:mod:`harmonium.models.rating_init`.
+:mod:`harmonium.models.rating_init`. Every operation also takes the factored model of
+:mod:`harmonium.models.rating_factored` (``W = A B``), without forming ``W``.
 """
 
 from __future__ import annotations
@@ -140,10 +141,25 @@ def hidden_inputs(rbm: RBM, batch: RatingBatch) -> torch.Tensor:
     -------
     torch.Tensor, shape (n_cases, n_hidden)
     """
-    w = rbm.weight.reshape(-1, rbm.n_hidden)
-    gathered = w.index_select(0, _rows(rbm, batch.unit, batch.level))
-    out = torch.zeros(batch.n_cases, rbm.n_hidden, dtype=w.dtype, device=w.device)
-    return out.index_add(0, batch.case, gathered)
+    v, b = _factors(rbm)
+    gathered = v.reshape(-1, v.shape[-1]).index_select(0, _rows(rbm, batch.unit, batch.level))
+    out = torch.zeros(batch.n_cases, v.shape[-1], dtype=v.dtype, device=v.device)
+    out = out.index_add(0, batch.case, gathered)
+    return out if b is None else out @ b
+
+
+def _factors(rbm) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(V, B)`` with ``W = V B``: the weights of the visible side, shape (n_units, k, F),
+    and their map to the hidden units, shape (F, n_hidden); ``(W, None)`` for an
+    unfactored RBM (a :class:`~harmonium.models.rating_factored.FactoredRatingRBM` has
+    ``V = A``, ``F`` its rank)."""
+    b = getattr(rbm, "factor_b", None)
+    return (rbm.weight, None) if b is None else (rbm.factor_a, b)
+
+
+def _hidden_to_factors(b: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
+    """``h B^T``, shape (n, F): what ``V`` multiplies for the visible fields."""
+    return h if b is None else h @ b.T
 
 
 def visible_fields(rbm: RBM, h: torch.Tensor, case: torch.Tensor, unit: torch.Tensor):
@@ -153,7 +169,7 @@ def visible_fields(rbm: RBM, h: torch.Tensor, case: torch.Tensor, unit: torch.Te
 
     Parameters
     ----------
-    rbm : harmonium.RBM
+    rbm : harmonium.RBM or FactoredRatingRBM
         A rating RBM (see :func:`make_rating_rbm`).
     h : torch.Tensor, shape (n_cases, n_hidden)
         Hidden states or probabilities of the cases.
@@ -164,12 +180,13 @@ def visible_fields(rbm: RBM, h: torch.Tensor, case: torch.Tensor, unit: torch.Te
     -------
     torch.Tensor, shape (m, k)
     """
-    k, n_hidden = rbm.visible.n_categories, rbm.n_hidden
-    step = max(1, _CHUNK_ELEMENTS // (k * n_hidden))
+    v, b = _factors(rbm)
+    k, h = rbm.visible.n_categories, _hidden_to_factors(b, h)
+    step = max(1, _CHUNK_ELEMENTS // (k * v.shape[-1]))
     parts = []
     for start in range(0, unit.shape[0], step):
         u, c = unit[start : start + step], case[start : start + step]
-        w = rbm.weight.index_select(0, u)  # (m, k, n_hidden)
+        w = v.index_select(0, u)  # (m, k, F)
         parts.append(torch.bmm(w, h.index_select(0, c).unsqueeze(2)).squeeze(2))
     inputs = torch.cat(parts) if parts else h.new_zeros(0, k)
     return rbm.visible.bias.index_select(0, unit) + inputs
@@ -289,7 +306,7 @@ def expected_ratings(
 
     Parameters
     ----------
-    rbm : harmonium.RBM
+    rbm : harmonium.RBM or FactoredRatingRBM
         A rating RBM.
     cases : RatingCases
         The ratings of every case.
@@ -327,7 +344,7 @@ def hidden_means(rbm: RBM, cases: RatingCases, which: torch.Tensor, implicit=Non
                                                              implicit[1].batch(chunk))
 
     parts = [rbm.hidden.mean_from_inputs(field(chunk)) for chunk in which.split(_CHUNK_CASES)]
-    return torch.cat(parts) if parts else rbm.weight.new_zeros(0, rbm.n_hidden)
+    return torch.cat(parts) if parts else rbm.hidden.bias.new_zeros(0, rbm.n_hidden)
 
 
 @torch.no_grad()
@@ -353,7 +370,8 @@ def expected_grid(rbm: RBM, h: torch.Tensor, unit: torch.Tensor, levels: torch.T
     -------
     torch.Tensor, shape (n_cases, n_units) or (n_units, n_cases)
     """
-    w, b = rbm.weight.index_select(0, unit), rbm.visible.bias.index_select(0, unit)
-    logits = torch.einsum("ukh,ch->cuk", w, h) + b  # (cases, units, k)
+    v, b = _factors(rbm)
+    w, bias = v.index_select(0, unit), rbm.visible.bias.index_select(0, unit)
+    logits = torch.einsum("ukf,cf->cuk", w, _hidden_to_factors(b, h)) + bias  # (c, u, k)
     grid = torch.softmax(logits, dim=-1) @ levels.to(logits)
     return grid if cases_are_rows else grid.T

@@ -26,6 +26,7 @@ class ConditionalParams(torch.nn.Module):
     """What the training loop optimises for a conditional model: the RBM and ``D``.
 
     ``weight`` is the RBM's (weight decay acts on it; the task decays ``D`` itself).
+    A factored RBM has no ``weight`` parameter: the task decays its factors.
     """
 
     def __init__(self, rbm, implicit_weight: torch.nn.Parameter):
@@ -76,8 +77,8 @@ def init_implicit(est, implicit, n_units: int) -> None:
         u, i = est._ratings.lookup(*implicit)
         known = (u >= 0) & (i >= 0)  # pairs with an unknown id cannot be flagged
         est._implicit_pairs = (u[known], i[known])
-    w = est.rbm_.weight
-    est.implicit_weight_ = torch.nn.Parameter(w.new_zeros(n_units, est.n_hidden))
+    c = est.rbm_.hidden.bias
+    est.implicit_weight_ = torch.nn.Parameter(c.new_zeros(n_units, est.n_hidden))
     est._implicit = implicit_cases(est, est._ratings)
 
 
@@ -119,5 +120,5 @@ def restore_implicit(est, state: dict) -> None:
     if len(out[0]) != len(out[1]):
         raise ValueError(f"the {_OWNER}'s implicit pairs must have as many users as items")
     est._implicit_pairs = tuple(out)
-    est.implicit_weight_ = torch.nn.Parameter(d.to(est.rbm_.weight))
+    est.implicit_weight_ = torch.nn.Parameter(d.to(est.rbm_.hidden.bias))
     est._implicit = implicit_cases(est, est._ratings)

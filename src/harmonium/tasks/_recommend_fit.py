@@ -184,7 +184,8 @@ def train_fresh(est, triples, val, stopping, *, implicit, generator, progress,
     _, unit, _, n_units = est._ratings.grouped(est.orientation)
     est.rbm_ = init_rating_rbm(
         unit, est._ratings.level, n_units, len(est.levels_), est.n_hidden,
-        weight_std=est.weight_std, generator=generator, dtype=est.dtype, device=est.device)
+        weight_std=est.weight_std, generator=generator, dtype=est.dtype, device=est.device,
+        n_factors=est.factors)
     init_implicit(est, implicit, n_units)
     est.history_ = []
     cases = torch.arange(est._cases.counts.shape[0], device=est.device)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from harmonium.io import state_value
+from harmonium.models.rating_factored import FactoredRatingRBM
 from harmonium.models.rbm import RBM
 from harmonium.ratings.bias import Biases
 from harmonium.ratings.ids import IdMap, narrow
@@ -120,12 +121,17 @@ def restore_recommender(cls, state: dict, config_keys: tuple):
     same ALS on the same table, so the same offsets); files written before early
     stopping get ``best_epoch_ = None``.
     """
-    rbm = RBM._from_state(state_value(state, "rbm", dict, owner=_OWNER))
     config = state_value(state, "config", dict, owner=_OWNER)
+    kind = FactoredRatingRBM if config.get("factors") is not None else RBM
+    rbm = kind._from_state(state_value(state, "rbm", dict, owner=_OWNER))
     if not set(config) <= set(config_keys) or len(rbm.visible.shape) != 2:
         raise ValueError(f"the {_OWNER} state needs a config with keys among {config_keys} "
                          "and an RBM with (units, levels) visible units")
-    obj = cls(**config, dtype=rbm.weight.dtype, device=rbm.weight.device)
+    if config.get("factors") is not None and rbm.n_factors != config["factors"]:
+        raise ValueError(f"the {_OWNER}'s factored RBM has rank {rbm.n_factors}, its config "
+                         f"says factors={config['factors']}")
+    bias = rbm.hidden.bias
+    obj = cls(**config, dtype=bias.dtype, device=bias.device)
     n_units, n_levels = rbm.visible.shape
     obj.levels_ = saved_levels(state, n_levels)
     table = saved_table(state, n_levels, n_units, obj.orientation)

@@ -30,7 +30,8 @@ class RecommenderTask(Task):
     estimator : RBMRecommender
         Fitted far enough to have ``rbm_``, its case index and ``history_``.
     model : torch.nn.Module
-        What is optimised: ``estimator.rbm_``, or it and ``D`` for a conditional model.
+        What is optimised: ``estimator.rbm_`` (a plain or factored rating RBM), or it
+        and ``D`` for a conditional model.
     optimizer : torch.optim.Optimizer
         Over ``estimator.rbm_``'s parameters; its learning rate is set every epoch.
     schedule : sequence of int
@@ -45,6 +46,10 @@ class RecommenderTask(Task):
         self.estimator, self.model, self.optimizer = estimator, model, optimizer
         self.schedule, self.validation = list(schedule), validation
         self.steps = self.schedule[0]
+        rbm, d = estimator.rbm_, estimator.implicit_weight_
+        factored = [rbm.factor_a, rbm.factor_b] if estimator.factors is not None else []
+        # decayed here; the plain weight W by the loop's WeightDecay transform
+        self.decayed = factored + ([] if d is None else [d])
 
     def begin_epoch(self, epoch: int, epochs: int) -> None:
         n = len(self.schedule)
@@ -59,8 +64,9 @@ class RecommenderTask(Task):
         loss = cd_loss(est.rbm_, batch, self.steps, generator=generator, offset=offset)
         self.model.zero_grad(set_to_none=True)
         loss.backward()
-        if d is not None and est.weight_decay:  # the paper decays D like W
-            d.grad.add_(d.detach(), alpha=est.weight_decay)
+        if est.weight_decay:  # the paper decays D like W; a factored W through A and B
+            for p in self.decayed:
+                p.grad.add_(p.detach(), alpha=est.weight_decay)
         return None
 
     def end_epoch(self) -> dict:
@@ -87,7 +93,8 @@ def train_recommender(estimator, cases, epochs: int, schedule, *, validation=Non
                             momentum=estimator.momentum)
     task = RecommenderTask(estimator, model, optimizer, schedule, validation)
     callbacks = [] if stopping is None else [stopping]
-    decay = (WeightDecay(estimator.weight_decay),) if estimator.weight_decay else ()
+    decay = (WeightDecay(estimator.weight_decay),) if (
+        estimator.weight_decay and estimator.factors is None) else ()
     loop = Loop(epochs, estimator.batch_size, optimizer, generator, chain(*decay),
                 progress=progress, description="RBM recommender",
                 checkpoint=checkpoint, resume=resume, callbacks=callbacks)

@@ -21,6 +21,7 @@ from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.evaluation import evaluate_recommender
 from harmonium.ratings.ids import as_ids
 from harmonium.ratings.table import RatingTable
+from harmonium.tasks._recommend_config import checked_settings
 from harmonium.tasks._recommend_fit import StopAt, partial_update, select_validation, train_fresh
 from harmonium.tasks._recommend_rank import expected_pairs, top_k
 from harmonium.tasks._recommend_state import recommender_state, restore_recommender
@@ -28,14 +29,13 @@ from harmonium.tasks._recommend_state import recommender_state, restore_recommen
 __all__ = ["ITEM_MEAN_DAMPING", "RBMRecommender"]
 
 
-ORIENTATIONS = ("user", "item")
 # the damping of the item-mean fallback of versions before the bias model (kept for
 # old imports; the fallback is now the fitted bias model, harmonium.ratings.bias)
 ITEM_MEAN_DAMPING = 5.0
 # constructor arguments saved in model files (dtype and device come from the weights)
 _CONFIG = ("n_hidden", "orientation", "rating_scale", "epochs", "batch_size",
            "learning_rate", "momentum", "weight_decay", "cd_steps", "weight_std", "bias_reg",
-           "conditional")
+           "conditional", "factors")
 
 
 @savable
@@ -79,6 +79,11 @@ class RBMRecommender:
         The paper's conditional RBM (section 4): hidden units also see which units each
         case rated, through ``implicit_weight_`` ``D`` (n_units, n_hidden); with
         ``fit(..., implicit=...)`` that includes pairs whose rating is unknown.
+    factors : int, optional
+        The paper's factored RBM (section 5): ``W = A B`` with ``A`` of shape
+        (n_units, k, factors) and ``B`` (factors, n_hidden); ``rbm_`` is then a
+        :class:`~harmonium.models.rating_factored.FactoredRatingRBM`. With or without
+        ``conditional``, in both orientations.
     dtype : torch.dtype
         Parameter dtype (float32 default).
     device : torch.device or str, optional
@@ -87,10 +92,10 @@ class RBMRecommender:
 
     Attributes
     ----------
-    rbm_ : harmonium.RBM
+    rbm_ : harmonium.RBM or FactoredRatingRBM
         The shared RBM, ``Categorical(n_units, k)`` visible, ``Bernoulli(n_hidden)``
         hidden, weight ``(n_units, k, n_hidden)`` (units are items for ``"user"``,
-        users for ``"item"``).
+        users for ``"item"``), or its factors.
     levels_ : numpy.ndarray, shape (k,)
         Rating value of each level.
     users_, items_ : numpy.ndarray
@@ -131,27 +136,17 @@ class RBMRecommender:
         weight_std: float = 0.01,
         bias_reg=BIAS_REG,
         conditional: bool = False,
+        factors: int | None = None,
         dtype: torch.dtype = torch.float32,
         device=None,
     ):
-        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
-        if orientation not in ORIENTATIONS:
-            raise ValueError(f"orientation must be 'user' or 'item', got {orientation!r}")
-        self.orientation, self.rating_scale = orientation, (
-            None if rating_scale is None else tuple(rating_scale))
-        self.epochs, self.batch_size = (check_positive_int(epochs, "epochs"),
-                                        check_positive_int(batch_size, "batch_size"))
-        for name, value in (("learning_rate", learning_rate), ("weight_std", weight_std)):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if not (0 <= momentum < 1 and weight_decay >= 0):
-            raise ValueError(f"momentum must be in [0, 1) and weight_decay >= 0, got "
-                             f"{momentum} and {weight_decay}")
-        self.learning_rate, self.momentum = float(learning_rate), float(momentum)
-        self.weight_decay, self.weight_std = float(weight_decay), float(weight_std)
-        self.cd_steps = tuple(check_positive_int(t, "cd_steps") for t in cd_steps)
-        if not self.cd_steps:
-            raise ValueError("cd_steps must hold at least one number of Gibbs steps")
+        settings = checked_settings(
+            n_hidden=n_hidden, orientation=orientation, rating_scale=rating_scale,
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            momentum=momentum, weight_decay=weight_decay, cd_steps=cd_steps,
+            weight_std=weight_std, factors=factors)
+        for name, value in settings.items():
+            setattr(self, name, value)
         self.bias_reg, self.dtype = BiasModel(bias_reg).reg, dtype
         self.conditional, self.implicit_weight_, self._implicit = bool(conditional), None, None
         self.device = torch.device("cpu" if device is None else device)
