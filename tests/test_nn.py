@@ -36,7 +36,7 @@ def _attention(layer, state, stored, mask=None):
 
 def test_hopfield_equals_softmax_attention_with_its_projections():
     torch.manual_seed(0)
-    layer = Hopfield(12, stored_size=10, hidden_size=16, output_size=7, num_heads=4)
+    layer = Hopfield(12, stored_size=10, head_size=4, output_size=7, num_heads=4)
     with torch.no_grad():  # move away from the tied initialisation
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -46,7 +46,7 @@ def test_hopfield_equals_softmax_attention_with_its_projections():
     mask[..., 0] = True
     torch.testing.assert_close(layer(state, stored, mask=mask[:, 0]),
                                _attention(layer, state, stored, mask))
-    assert layer.beta == pytest.approx(1 / 2)  # 1/sqrt(head size), 16 / 4 heads
+    assert layer.beta == pytest.approx(1 / 2)  # 1/sqrt(head_size)
 
 
 def test_hopfield_default_retrieves_stored_patterns_in_one_step():
@@ -62,10 +62,10 @@ def test_hopfield_default_retrieves_stored_patterns_in_one_step():
 def test_layer_default_retrieves_and_update_lowers_its_energy():
     torch.manual_seed(2)
     x = _spins(32, 128, seed=2)
-    layer = HopfieldLayer(128, 32).store(x)
+    layer = HopfieldLayer(128, num_patterns=32).store(x)
     out = layer(_flip(x, 0.1, 3))
     assert (out.sign() == x).all() and (out - x).abs().max() < 0.1
-    raw = HopfieldLayer(8, 5, beta=0.7, normalize=False)
+    raw = HopfieldLayer(8, num_patterns=5, beta=0.7, normalize=False)
     q = 2 * torch.randn(20, 8)
     with torch.no_grad():
         assert (raw.energy(raw(q)) <= raw.energy(q) + 1e-5).all()
@@ -81,7 +81,7 @@ def test_energies_have_the_documented_shapes():
     assert p.energy(torch.randn(4, 6, 8)).shape == (4, 3)
     assert p(torch.randn(4, 6, 8)).shape == (4, 24)
     assert p(torch.randn(6, 8)).shape == (24,)
-    assert HopfieldLayer(8, 5, output_size=3)(torch.randn(2, 7, 8)).shape == (2, 7, 3)
+    assert HopfieldLayer(8, num_patterns=5, output_size=3)(torch.randn(2, 7, 8)).shape == (2, 7, 3)
 
 
 def test_pooling_mask_ignores_padding():
@@ -98,7 +98,7 @@ def test_all_parameters_receive_gradients():
     for module, args in [
         (Hopfield(6, stored_size=4, output_size=3), (torch.randn(2, 3, 6), torch.randn(2, 5, 4))),
         (HopfieldPooling(6, num_queries=2), (torch.randn(2, 5, 6),)),
-        (HopfieldLayer(6, 4, output_size=2), (torch.randn(3, 6),)),
+        (HopfieldLayer(6, num_patterns=4, output_size=2), (torch.randn(3, 6),)),
     ]:
         (module(*args).pow(2).sum() + module.energy(*args).sum()).backward()
         for name, p in module.named_parameters():
@@ -140,7 +140,7 @@ def test_bad_beta_raises(beta):
     with pytest.raises(ValueError, match="beta"):
         Hopfield(4, beta=beta)
     with pytest.raises(ValueError, match="beta"):
-        HopfieldLayer(4, 2, beta=beta)
+        HopfieldLayer(4, num_patterns=2, beta=beta)
 
 
 def test_bad_inputs_raise():
@@ -156,7 +156,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="shape"):
         h(torch.randn(4))
     with pytest.raises(ValueError, match="divisible"):
-        Hopfield(4, hidden_size=6, num_heads=4)
+        Hopfield(4, num_heads=3)
     with pytest.raises(TypeError, match="input_size"):
         Hopfield(4.0)
     p = HopfieldPooling(4)
@@ -164,7 +164,7 @@ def test_bad_inputs_raise():
         p(torch.randn(2, 0, 4))
     with pytest.raises(ValueError, match="last dimension 4"):
         p(torch.randn(2, 3, 3))
-    layer = HopfieldLayer(4, 3)
+    layer = HopfieldLayer(4, num_patterns=3)
     with pytest.raises(ValueError, match="last dimension 4"):
         layer(torch.randn(2, 5))
     with pytest.raises(ValueError, match="NaN"):

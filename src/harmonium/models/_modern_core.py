@@ -63,11 +63,32 @@ def energy(xi: torch.Tensor, memories: torch.Tensor, beta: float, *,
         (:func:`harmonium.sparse.conjugate`, :func:`harmonium.sparse.entropy_gap`).
     """
     beta = _check_core(xi, memories, beta)
-    m = memories.shape[-2]
-    lse = conjugate(beta * xi @ memories.transpose(-1, -2), separation) / beta
+    scores = beta * xi @ memories.transpose(-1, -2)
+    return energy_from_scores(scores, xi, memories, beta, separation)
+
+
+def energy_from_scores(scores, xi, memories, beta, separation: str) -> torch.Tensor:
+    """:func:`energy` given the scaled scores ``beta X xi`` (+ any additive bias).
+
+    Parameters
+    ----------
+    scores : torch.Tensor, shape (..., n, m)
+        ``beta * xi @ memories'`` plus an optional bias; ``-inf`` entries are masked
+        patterns, left out of the entropy term and of the count ``m``.
+    xi : torch.Tensor, shape (..., n, d)
+    memories : torch.Tensor, shape (..., m, d)
+    beta : float or torch.Tensor broadcastable to (..., n)
+        Inverse temperature (per head for the layers).
+    separation : {"softmax", "sparsemax", "entmax15"}
+
+    Returns
+    -------
+    torch.Tensor, shape (..., n)
+    """
+    visible = torch.isfinite(scores).sum(-1).to(scores.dtype)
     big_m2 = memories.pow(2).sum(-1).amax(-1, keepdim=True)
-    gap = entropy_gap(m, separation) / beta
-    return -lse + 0.5 * xi.pow(2).sum(-1) + gap + 0.5 * big_m2
+    gap = entropy_gap(visible, separation) / beta
+    return -conjugate(scores, separation) / beta + 0.5 * xi.pow(2).sum(-1) + gap + 0.5 * big_m2
 
 
 def update(
