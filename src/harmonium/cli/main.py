@@ -15,6 +15,8 @@ import sys
 
 from harmonium import __version__
 from harmonium.cli._options import check_device, check_output
+from harmonium.threads import configure as configure_threads
+from harmonium.threads import parse_threads
 
 # command modules, in the order they appear in --help
 _COMMANDS = ["demo", "hopfield", "memory", "rbm", "dbn", "recommend"]
@@ -54,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"harmonium {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--threads", type=_threads, default=None, metavar="N",
+        help="CPU threads: an integer >= 1 or 'auto' (default: $HARMONIUM_THREADS, else "
+        "the cores no other process keeps busy; see docs/performance.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _COMMANDS:
@@ -73,6 +79,15 @@ class _ShowDefaults(argparse.HelpFormatter):
                 and "default" not in text):
             text += (" " if text else "") + "(default: %(default)s)"
         return text
+
+
+def _threads(text: str) -> int | str:
+    """argparse ``type`` of ``--threads``: an integer >= 1, or ``auto``."""
+    try:
+        return parse_threads(text) or "auto"
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}"
+                                         ) from None
 
 
 def _all_parsers(parser: argparse.ArgumentParser):
@@ -96,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        configure_threads(args.threads)  # before any product: MKL reads its mode once
         if getattr(args, "device", None) is not None:
             args.device = check_device(args.device)
         for name in ("output", "json"):  # fail before the work, not after it
