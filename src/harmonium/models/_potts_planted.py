@@ -43,9 +43,11 @@ def planted_potts_model(n_sites: int, n_states: int, n_contacts: int, *,
     n_pairs = model.n_sites * (model.n_sites - 1) // 2
     n_contacts = check_positive_int(n_contacts, "n_contacts")
     if n_contacts > n_pairs:
-        raise ValueError(f"n_contacts must be at most L (L - 1) / 2 = {n_pairs}, got {n_contacts}")
+        raise ValueError(f"n_contacts must be at most L (L - 1) / 2 = {n_pairs}, "
+                         f"got {n_contacts}")
     if not (strength > 0 and field_std >= 0):
-        raise ValueError(f"strength must be > 0 and field_std >= 0, got {strength} and {field_std}")
+        raise ValueError(f"strength must be > 0 and field_std >= 0, got {strength} and "
+                         f"{field_std}")
     i, j = torch.triu_indices(model.n_sites, model.n_sites, offset=1)
     chosen = torch.randperm(n_pairs, generator=generator)[:n_contacts].sort().values
     contacts = torch.stack([i[chosen], j[chosen]], 1)

@@ -51,6 +51,9 @@ class PottsModel(nn.Module):
         Sequence length ``L`` (>= 2).
     n_states : int
         States per site ``q`` (>= 2); 21 for amino acids with the gap.
+    alphabet : str, optional
+        The letter of each state (``AMINO_ACIDS`` for proteins), kept with the model for
+        reading and writing sequences as text.
     coupling_std : float
         Standard deviation of the initial couplings (0: start from independent sites).
     generator : torch.Generator, optional
@@ -74,16 +77,22 @@ class PottsModel(nn.Module):
     (torch.Size([4, 5]), torch.int64)
     """
 
-    def __init__(self, n_sites: int, n_states: int = 21, *, coupling_std: float = 0.0,
-                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
+    def __init__(self, n_sites: int, n_states: int = 21, *, alphabet: str | None = None,
+                 coupling_std: float = 0.0, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         n_sites = check_positive_int(n_sites, "n_sites", minimum=2)
         self.layer = Potts(n_sites, n_states).to(dtype)
+        if alphabet is not None and not (isinstance(alphabet, str) and len(alphabet) == n_states
+                                         and len(set(alphabet)) == n_states):
+            raise ValueError(f"alphabet must be a string of {n_states} distinct letters (one "
+                             f"per state), got {alphabet!r}")
+        self.alphabet = alphabet
         if not (isinstance(coupling_std, (int, float)) and 0 <= coupling_std < float("inf")):
             raise ValueError(f"coupling_std must be a finite number >= 0, got {coupling_std!r}")
-        j = torch.randn(n_sites * n_states, n_sites * n_states, generator=generator,
+        j = torch.randn(*self.layer.shape, *self.layer.shape, generator=generator,
                         dtype=dtype) * coupling_std
-        self.couplings = nn.Parameter(symmetric_couplings(j.view(*self.layer.shape, *self.layer.shape)))
+        self.couplings = nn.Parameter(symmetric_couplings(j))
 
     # ----- shapes and views -----------------------------------------------------------
     @property
@@ -102,7 +111,8 @@ class PottsModel(nn.Module):
         return self.layer.bias
 
     def extra_repr(self) -> str:
-        return f"n_sites={self.n_sites}, n_states={self.n_states}"
+        letters = "" if self.alphabet is None else f", alphabet={self.alphabet!r}"
+        return f"n_sites={self.n_sites}, n_states={self.n_states}{letters}"
 
     def _j2d(self) -> torch.Tensor:
         n = self.n_sites * self.n_states
@@ -307,7 +317,7 @@ class PottsModel(nn.Module):
     # ----- saving ---------------------------------------------------------------------
     def _to_state(self) -> dict:
         return {"n_sites": self.n_sites, "n_states": self.n_states,
-                "fields": self.fields, "couplings": self.couplings}
+                "alphabet": self.alphabet, "fields": self.fields, "couplings": self.couplings}
 
     @classmethod
     def _from_state(cls, state: dict) -> PottsModel:
@@ -318,7 +328,8 @@ class PottsModel(nn.Module):
                              f" got {n} and {q}")
         fields = state_tensor(state, "fields", (n, q), owner=own)  # bounds n, q by the file
         couplings = state_tensor(state, "couplings", (n, q, n, q), owner=own, dtype=fields.dtype)
-        model = cls(n, q, dtype=fields.dtype).to(fields.device)
+        alphabet = state_value(state, "alphabet", (str, type(None)), owner=own)
+        model = cls(n, q, alphabet=alphabet, dtype=fields.dtype).to(fields.device)
         if not torch.equal(symmetric_couplings(couplings), couplings):
             raise ValueError(f"the {own} state's couplings must be symmetric "
                              "(J[i, a, j, b] = J[j, b, i, a]) with zero blocks J[i, :, i, :]")
