@@ -59,6 +59,9 @@ class RBM(nn.Module):
     ----------
     weight : torch.nn.Parameter, shape visible.shape + hidden.shape
         Couplings ``W``; for Bernoulli layers ``(n_visible, n_hidden)``.
+    weight_products : harmonium.precision.WeightProducts or None
+        Runs the products with ``W`` in a low precision (set for a scope by
+        :func:`harmonium.precision.use_precision`); ``None``: the weights' own dtype.
 
     Examples
     --------
@@ -91,6 +94,7 @@ class RBM(nn.Module):
             device=generator_device(generator),
         )
         self.weight = nn.Parameter(w.to(visible.params.device) * weight_std)
+        self.weight_products = None
 
     # ----- shapes ---------------------------------------------------------------------
     @property
@@ -112,11 +116,18 @@ class RBM(nn.Module):
     # ----- fields and energies --------------------------------------------------------
     def inputs_h_from_v(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden input field ``v W``, (batch, *visible.shape) -> (batch, *hidden.shape)."""
-        return _unflatten(v.flatten(1) @ self._w2d(), self.hidden.shape)
+        products = self.weight_products
+        if products is None:
+            return _unflatten(v.flatten(1) @ self._w2d(), self.hidden.shape)
+        return _unflatten(products.times_w(v.flatten(1), self._w2d()), self.hidden.shape)
 
     def inputs_v_from_h(self, h: torch.Tensor) -> torch.Tensor:
         """Visible input field ``h W'``, (batch, *hidden.shape) -> (batch, *visible.shape)."""
-        return _unflatten(h.flatten(1) @ self._w2d().T, self.visible.shape)
+        products = self.weight_products
+        if products is None:
+            return _unflatten(h.flatten(1) @ self._w2d().T, self.visible.shape)
+        return _unflatten(products.times_w_transposed(h.flatten(1), self._w2d()),
+                          self.visible.shape)
 
     def interaction_energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``-<v, W h>`` per sample, shape (batch,)."""
@@ -259,6 +270,7 @@ class RBM(nn.Module):
         nn.Module.__init__(rbm)
         rbm.visible, rbm.hidden = visible, hidden
         rbm.weight = nn.Parameter(weight, requires_grad=requires_grad)
+        rbm.weight_products = None
         return rbm
 
     def project_(self) -> None:

@@ -161,6 +161,7 @@ def fit(
     checkpoint: str | Path | None = None,
     resume: bool | str | Path = False,
     checkpoint_every: int | None = None,
+    precision=None,
     l1: float | None = None,
     sparsity: float | None = None,
     sparsity_cost: float | None = None,
@@ -229,6 +230,11 @@ def fit(
     checkpoint_every : int, optional
         Also write the checkpoint every this many updates, with the position in the
         epoch: a resumed run continues mid-epoch exactly as if uninterrupted.
+    precision : None, str or harmonium.precision.Precision
+        Precision of the weight products (``"bf16"``, ``"fp16"``, ``"tf32"``;
+        default float32): see :mod:`harmonium.precision`. Parameters, gradients,
+        optimiser state and samples keep the model's dtype; a precision the hardware
+        has no fast products in falls back to float32 with a warning.
     l1, sparsity, sparsity_cost : float, optional
         Deprecated: pass ``transforms=[L1(l1)]`` or
         ``transforms=[Sparsity(sparsity, sparsity_cost)]``.
@@ -277,5 +283,5 @@ def fit(
                 scheduler=_make_scheduler(scheduler, optimizer),
                 callbacks=as_callbacks(callbacks), progress=progress,
                 checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
-                divergence_hint=_remedy(rbm))
+                divergence_hint=_remedy(rbm), precision=precision)
     return train(RBMTask(rbm, method, watched), source, loop)

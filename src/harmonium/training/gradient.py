@@ -34,6 +34,7 @@ from typing import NamedTuple
 import torch
 
 from harmonium import parallel
+from harmonium.precision import weight_gradient_
 from harmonium.training.transforms import Sparsity
 
 __all__ = ["RBMBatch", "compute_gradients", "rbm_gradient_step"]
@@ -112,8 +113,11 @@ def rbm_gradient_step(rbm, v_data: torch.Tensor, method, *, generator=None) -> R
         flat_data, flat_model = v_data.flatten(1), v_model.flatten(1)
         grad = _grad_buffer(rbm.weight)
         grad = grad if grad.dim() == 2 else grad.view(flat_data.shape[1], -1)
-        grad.addmm_(flat_data.T, mean_data.flatten(1), beta=0, alpha=-1.0 / n_data)
-        grad.addmm_(flat_model.T, mean_model.flatten(1), alpha=1.0 / n_model)
+        products = rbm.weight_products  # a precision policy's (harmonium.precision)
+        weight_gradient_(grad, (flat_data, flat_model),
+                         (mean_data.flatten(1), mean_model.flatten(1)),
+                         (-1.0 / n_data, 1.0 / n_model),
+                         None if products is None else products.product_dtype)
     return RBMBatch(v_data, inputs_data, mean_data, v_model)
 
 

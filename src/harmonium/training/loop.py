@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from harmonium import parallel
 from harmonium.io import load, save
+from harmonium.precision import use_precision
 from harmonium.training.data import Position, Rows, Stream, as_source, epoch_batches
 from harmonium.training.history import History
 from harmonium.training.transforms import Chain
@@ -114,6 +115,9 @@ class Loop:
         position in the epoch, so a resumed run continues mid-epoch).
     divergence_hint : str
         The remedy named when parameters become non-finite.
+    precision : None, str or harmonium.precision.Precision
+        The weight products' precision for the run (:mod:`harmonium.precision`);
+        parameters, gradients and optimiser state keep the model's dtype.
     """
 
     epochs: int
@@ -130,6 +134,7 @@ class Loop:
     resume: bool | str | Path = False
     checkpoint_every: int | None = None
     divergence_hint: str = "lower the learning rate or the momentum"
+    precision: object = None
 
 
 def _str_keys(d: dict) -> dict:
@@ -259,6 +264,36 @@ def _epoch(loop: Loop, task, source, run: _Run, bar) -> int:
     return rows_done
 
 
+def _epochs(loop: Loop, task, source, run: _Run, bar) -> None:
+    """The epochs from ``run.epoch`` to ``loop.epochs`` (or a callback's stop)."""
+    while run.epoch < loop.epochs:
+        epoch = run.epoch
+        bar.set_description(f"{loop.description} {epoch + 1}/{loop.epochs}")
+        run.begin_epoch(task, epoch, loop.epochs)
+        tic = time.perf_counter()
+        rows = _epoch(loop, task, source, run, bar)
+        device = next(iter(task.model.parameters())).device
+        if device.type == "cuda":  # the epoch's kernels are queued, not yet run
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - tic
+        _check_finite(task.model, epoch + 1, loop.divergence_hint)
+        if loop.scheduler is not None and not loop.per_update_schedule:
+            loop.scheduler.step()
+        record = {"epoch": len(run.history) + 1, "seconds": seconds,
+                  "samples_per_s": rows / seconds, **task.end_epoch()}
+        run.history.records.append(record)
+        run.epoch, run.position = epoch + 1, Position()
+        if bar.total is None and source.n_rows is not None:
+            bar.total = (loop.epochs - epoch) * source.n_rows
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
+                         if k not in ("epoch", "seconds") and isinstance(v, float)})
+        log.info("%s %d: %s", loop.description, epoch + 1, record)
+        if loop.checkpoint is not None:
+            _save(loop, task, epoch + 1, None, run.transform_state, run.history)
+        if any([cb(epoch + 1, record, task.model) is True for cb in loop.callbacks]):
+            break
+
+
 def train(task, data, loop: Loop, *, history: History | None = None) -> History:
     """Run ``loop`` on ``task`` over ``data``; returns the per-epoch history.
 
@@ -287,32 +322,8 @@ def train(task, data, loop: Loop, *, history: History | None = None) -> History:
                unit="sample", unit_scale=True, dynamic_ncols=True,
                disable=not (loop.progress and parallel.is_main()))
     try:
-        while run.epoch < loop.epochs:
-            epoch = run.epoch
-            bar.set_description(f"{loop.description} {epoch + 1}/{loop.epochs}")
-            run.begin_epoch(task, epoch, loop.epochs)
-            tic = time.perf_counter()
-            rows = _epoch(loop, task, source, run, bar)
-            device = next(iter(task.model.parameters())).device
-            if device.type == "cuda":  # the epoch's kernels are queued, not yet run
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - tic
-            _check_finite(task.model, epoch + 1, loop.divergence_hint)
-            if loop.scheduler is not None and not loop.per_update_schedule:
-                loop.scheduler.step()
-            record = {"epoch": len(run.history) + 1, "seconds": seconds,
-                      "samples_per_s": rows / seconds, **task.end_epoch()}
-            run.history.records.append(record)
-            run.epoch, run.position = epoch + 1, Position()
-            if bar.total is None and source.n_rows is not None:
-                bar.total = (loop.epochs - epoch) * source.n_rows
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
-                             if k not in ("epoch", "seconds") and isinstance(v, float)})
-            log.info("%s %d: %s", loop.description, epoch + 1, record)
-            if loop.checkpoint is not None:
-                _save(loop, task, epoch + 1, None, run.transform_state, run.history)
-            if any([cb(epoch + 1, record, task.model) is True for cb in loop.callbacks]):
-                break
+        with use_precision(task.model, loop.precision):
+            _epochs(loop, task, source, run, bar)
     finally:
         bar.close()
     if run.task_state is not None:  # resumed from a finished run: its final state
