@@ -74,3 +74,31 @@ def test_bad_input(data, match):
 def test_continuous_visible_units_are_refused():
     with pytest.raises(ValueError, match="discrete visible"):
         pseudo_log_likelihood(_rbm(Gaussian(3), Bernoulli(2)), torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_site_estimate_over_every_shift_averages_to_the_enumerated_sum(pair, monkeypatch):
+    """Each state repeated once per shift of the site pattern: the shifts together
+    visit every site once, so their mean estimate is the exact (enumerated) sum; the
+    chunked path agrees."""
+    import harmonium.partition.pseudo as pseudo
+
+    rbm = PAIRS[pair]()
+    states, expected = _brute_force_pll(rbm)
+    n_vis = rbm.visible.n_units
+    sites = next(k for k in range(n_vis - 1, 0, -1) if n_vis % k == 0)
+    stride = n_vis // sites
+    repeated = states.repeat_interleave(stride, 0)
+    estimate = pseudo_log_likelihood(rbm, repeated, sites=sites).view(-1, stride)
+    if stride > 1:  # single shifts are estimates, not the sum
+        assert not torch.allclose(estimate[:, 0], expected)
+    torch.testing.assert_close(estimate.mean(1), expected)
+    monkeypatch.setattr(pseudo, "_CHUNK_ELEMENTS", 7)
+    torch.testing.assert_close(
+        pseudo_log_likelihood(rbm, repeated, sites=sites).view(-1, stride).mean(1), expected)
+    torch.testing.assert_close(pseudo_log_likelihood(rbm, states, sites=n_vis), expected)
+
+
+def test_sites_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="sites"):
+        pseudo_log_likelihood(_rbm(Bernoulli(5), Bernoulli(2)), torch.zeros(2, 5), sites=0)
