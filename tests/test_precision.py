@@ -168,3 +168,20 @@ def test_a_model_without_rbm_layers_refuses_a_low_precision():
     with pytest.raises(ValueError, match="applies to the weight products of RBM"):
         with use_precision(torch.nn.Linear(3, 2), BF16):
             pass
+
+
+@pytest.mark.parametrize("flags", [frozenset(), frozenset({"avx512_bf16"})])
+def test_cli_precision_option_notes_a_fallback_in_one_line(flags, monkeypatch, tmp_path, capsys):
+    from harmonium.cli.main import main
+
+    monkeypatch.setattr(prec, "_cpu_flags", lambda: flags)
+    out = tmp_path / "m.safetensors"
+    assert main(["rbm", "train", "digits", "-o", str(out), "--epochs", "1", "--hidden", "8",
+                 "--precision", "bf16", "-q", "--binarize", "threshold"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    if flags:
+        assert err == []
+    else:
+        assert len(err) == 1 and err[0].startswith("harmonium: note: cpu here has no fast")
+    assert harmonium.load(out).weight.dtype == torch.float32
+    assert main(["rbm", "train", "digits", "-o", str(out), "--precision", "int8"]) == 2

@@ -188,3 +188,14 @@ def check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"{option} {path}: its folder {folder} {what}")
+
+
+PRECISIONS = ("float32", "bf16", "fp16", "tf32")
+
+
+def add_precision(p) -> None:
+    """The ``--precision`` option of the training commands."""
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="precision of the weight products: bf16/fp16 where the CPU has AMX "
+                   "or AVX512-BF16 and on GPUs, tf32 on GPUs; elsewhere float32, with a "
+                   "note (docs/performance.md)")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from harmonium.cli._data import DATA_HELP, is_image_set, load_data, load_rows
-from harmonium.cli._options import count, positive, seed
+from harmonium.cli._options import add_precision, count, positive, seed
 from harmonium.cli.rbm import add_data_arguments, binarize, image_shape
 
 OWN_LABELS = "data"  # --labels without a file: the data set's own labels
@@ -54,7 +54,8 @@ def _train(args) -> None:
     method = harmonium.CD(args.k) if args.method == "cd" else harmonium.PCD(None, args.k)
     harmonium.fit_greedy(dbn, x, y if n_labels else None, method=method, epochs=args.epochs,
                          activations=args.activations, batch_size=args.batch_size, lr=args.lr,
-                         generator=g, progress=not args.quiet, checkpoint=args.checkpoint)
+                         generator=g, progress=not args.quiet, checkpoint=args.checkpoint,
+                         precision=args.precision)
     if y is not None and args.fine_tune_epochs:
         harmonium.fine_tune(dbn, x, y, epochs=args.fine_tune_epochs, lr=args.fine_tune_lr,
                             batch_size=args.batch_size, generator=g, progress=not args.quiet)
@@ -137,6 +138,7 @@ def register(sub) -> None:
     t.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="folder of per-layer checkpoints (an interrupted run resumes)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_precision(t)
     _data_args(t)
     t.set_defaults(func=_train, writes=(".safetensors",))
 

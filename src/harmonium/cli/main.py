@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from harmonium import __version__
 from harmonium.cli._options import check_device, check_output
@@ -99,6 +100,11 @@ def _all_parsers(parser: argparse.ArgumentParser):
                 yield from _all_parsers(child)
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the CLI: ``harmonium: note: message`` on stderr."""
+    print(one_line(str(message)).replace("error:", "note:", 1), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -118,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name, None):
                 suffixes = (".json",) if name == "json" else getattr(args, "writes", ())
                 check_output(getattr(args, name), f"--{name}", suffixes)
-        args.func(args)
+        with warnings.catch_warnings():  # warnings become one-line notes
+            warnings.simplefilter("default", UserWarning)
+            warnings.showwarning = _note
+            args.func(args)
     except (ValueError, TypeError, OSError) as exc:
         print(one_line(str(exc) or type(exc).__name__), file=sys.stderr)
         return EXIT_USAGE

@@ -16,7 +16,7 @@ from harmonium.cli._likelihood import (
     ais_evaluation,
     tempering_samples,
 )
-from harmonium.cli._options import count, fraction, positive, real, seed
+from harmonium.cli._options import add_precision, count, fraction, positive, real, seed
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def _train(args) -> None:
         rbm, x, method, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, generator=g,
         progress=not args.quiet, checkpoint=args.checkpoint, resume=args.resume,
+        precision=args.precision,
     )
     if not parallel.is_main():  # data-parallel: rank 0 writes and reports
         return
@@ -290,6 +291,7 @@ def _add_train(cmds) -> None:
                    help="L2 penalty on the weights")
     t.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     t.add_argument("--resume", action="store_true", help="resume from --checkpoint")
+    add_precision(t)
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_data_arguments(t)
     _common(t)
