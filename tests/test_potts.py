@@ -179,12 +179,9 @@ def test_zero_sum_gauge_keeps_every_probability_and_sums_to_zero():
     torch.testing.assert_close(model.fields, fields)
     torch.testing.assert_close(model.log_likelihood_exact(x), log_p)
     torch.testing.assert_close(torch.log_softmax(model.site_logits(x), -1), cond)
-    zeros = torch.zeros(4, 4, dtype=torch.float64)
-    torch.testing.assert_close(couplings.sum(1)[:, :, 0].T @ torch.ones(4, 1,
-                               dtype=torch.float64), torch.zeros(4, 1, dtype=torch.float64))
-    for axis in (1, 3):
+    for axis in (1, 3):  # every block sums to zero over either state
         assert couplings.sum(axis).abs().max() < 1e-12
-    torch.testing.assert_close(fields.sum(-1), zeros[0])
+    assert fields.sum(-1).abs().max() < 1e-12
     torch.testing.assert_close(model.contact_scores(), scores)  # scores see the gauge
 
 

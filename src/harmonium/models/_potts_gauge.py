@@ -61,7 +61,7 @@ def zero_sum_gauge(fields: torch.Tensor, couplings: torch.Tensor):
     both = row_means.mean(1, keepdim=True)  # J_ij(., .): (L, 1, L, 1)
     gauged = couplings - row_means - couplings.mean(1, keepdim=True) + both
     shifted = fields + (row_means - both).sum((2, 3))  # the diagonal blocks are zero
-    return zero_sum(shifted, (1,)), gauged
+    return zero_sum(shifted, (1,)), symmetric_couplings(gauged)  # exactly symmetric again
 
 
 def frobenius_scores(couplings: torch.Tensor, ignore_states=()) -> torch.Tensor:
