@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import harmonium
+from harmonium import parallel
 from harmonium import precision as prec
 from harmonium.partition import log_likelihood_exact
 from harmonium.precision import Precision, PrecisionFallbackWarning, use_precision
@@ -143,29 +144,30 @@ def test_bf16_training_is_reproducible_and_samples_stay_binary():
     assert v.dtype == torch.float32 and set(v.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_bf16_training_reaches_the_float32_log_likelihood():
-    """A 10-unit RBM on a peaked distribution: the exact log-likelihood after CD-1 in
-    bfloat16 matches float32 training (same seeds) within 0.05 nats per sample, far
-    below what training gains (several nats)."""
+@pytest.mark.parametrize("policy", [BF16, Precision(draw_bits=15)], ids=["bf16", "draws15"])
+def test_low_precision_training_reaches_the_float32_log_likelihood(policy):
+    """A 10-unit RBM on a peaked distribution: the exact log-likelihood after CD-1 with
+    bfloat16 products or 15-bit draws matches float32 training (same seeds) within 0.05
+    nats per sample, far below what training gains (several nats)."""
     g = torch.Generator().manual_seed(9)
     protos = (torch.rand(4, 10, generator=g) < 0.5).float()
     idx = torch.randint(0, 4, (600,), generator=g)
     data = (protos[idx] + (torch.rand(600, 10, generator=g) < 0.05)).remainder(2)
     scores = {}
-    for name, policy in (("f32", None), ("bf16", BF16)):
+    for name, run_policy in (("f32", None), ("low", policy)):
         rbm = _rbm(10, 8, seed=10)
         rbm.weight.data.mul_(0.02)
         start = log_likelihood_exact(rbm, data).mean().item()
         harmonium.fit(rbm, data, epochs=15, batch_size=20, lr=0.1,
                       generator=torch.Generator().manual_seed(11), progress=False,
-                      monitor=0, precision=policy)
+                      monitor=0, precision=run_policy)
         scores[name] = log_likelihood_exact(rbm, data).mean().item()
     assert scores["f32"] - start > 1.0
-    assert math.isclose(scores["bf16"], scores["f32"], abs_tol=0.05)
+    assert math.isclose(scores["low"], scores["f32"], abs_tol=0.05)
 
 
 def test_a_model_without_rbm_layers_refuses_a_low_precision():
-    with pytest.raises(ValueError, match="applies to the weight products of RBM"):
+    with pytest.raises(ValueError, match="applies to the weight products and draws of RBM"):
         with use_precision(torch.nn.Linear(3, 2), BF16):
             pass
 
@@ -185,3 +187,46 @@ def test_cli_precision_option_notes_a_fallback_in_one_line(flags, monkeypatch, t
         assert len(err) == 1 and err[0].startswith("harmonium: note: cpu here has no fast")
     assert harmonium.load(out).weight.dtype == torch.float32
     assert main(["rbm", "train", "digits", "-o", str(out), "--precision", "int8"]) == 2
+
+
+def _coin_uniforms(shape, seed=0):
+    with use_precision(_rbm(), Precision(draw_bits=15)):
+        return parallel.coin_uniforms_like(torch.empty(shape),
+                                           torch.Generator().manual_seed(seed))
+
+
+def test_15_bit_draws_are_uniform_on_the_grid_and_reproducible():
+    u = _coin_uniforms((1000, 401))
+    assert torch.equal(u, _coin_uniforms((1000, 401)))
+    assert not torch.equal(u, _coin_uniforms((1000, 401), seed=1))
+    scaled = u * 2**15
+    assert torch.equal(scaled, scaled.round()) and 0 <= u.min() and u.max() < 1
+    counts = torch.bincount((u * 16).long().flatten(), minlength=16).double()
+    expected = u.numel() / 16
+    chi2 = ((counts - expected) ** 2 / expected).sum().item()
+    assert chi2 < 45  # 15 degrees of freedom: p < 1e-4
+    lanes = (scaled.flatten()[: 4 * (u.numel() // 4)].view(-1, 4))  # each lane uniform
+    assert torch.allclose(lanes.mean(0) / 2**15, torch.full((4,), 0.5, dtype=u.dtype),
+                          atol=0.005)
+    assert parallel.coin_uniforms_like(torch.empty(3), torch.Generator()).dtype == u.dtype
+
+
+def test_15_bit_bernoulli_probability_is_rounded_up_to_the_grid():
+    """P(u < p) = ceil(p 2^15) / 2^15: for p = 1e-5 that is 2^-15, three times p."""
+    rbm = _rbm(4, 3)
+    g = torch.Generator().manual_seed(2)
+    n = 400_000
+    for p, expected in ((0.3, math.ceil(0.3 * 2**15) / 2**15), (1e-5, 2**-15)):
+        logit = math.log(p) - math.log1p(-p)
+        with use_precision(rbm, Precision(draw_bits=15)):
+            x = Bernoulli(3).sample_from_inputs(torch.full((n, 3), logit), generator=g)
+        freq = x.mean().item()
+        assert abs(freq - expected) < 5 * math.sqrt(expected / (3 * n))
+
+
+def test_15_bit_draws_of_a_data_parallel_rank_are_its_rows_of_the_global_draw(monkeypatch):
+    full = _coin_uniforms((8, 5), seed=3)
+    monkeypatch.setattr(parallel, "world", lambda: (1, 2))
+    with parallel.draw_rows(parallel.RowShard(3, 4, 8)):
+        mine = _coin_uniforms((4, 5), seed=3)
+    assert torch.equal(mine, full[3:7])

@@ -33,10 +33,12 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
+from harmonium.precision import draw_bits
+
 __all__ = ["RowShard", "all_reduce_gradients_", "all_sum", "batch_mean", "broadcast_",
-           "broadcast_generator_", "current_shard", "draw_rows", "gather_rows",
-           "global_rows", "init_from_env", "is_main", "local_rows", "row_shard",
-           "shard_rows", "standard_normal", "uniform_like", "world"]
+           "broadcast_generator_", "coin_uniforms_like", "current_shard", "draw_rows",
+           "gather_rows", "global_rows", "init_from_env", "is_main", "local_rows",
+           "row_shard", "shard_rows", "standard_normal", "uniform_like", "world"]
 
 
 class RowShard(NamedTuple):
@@ -130,6 +132,27 @@ def uniform_like(x: torch.Tensor, generator) -> torch.Tensor:
         return x.uniform_(generator=generator)
     full = torch.empty(shape, dtype=x.dtype, device=x.device).uniform_(generator=generator)
     return x.copy_(full.narrow(0, shard.offset, shard.local))
+
+
+def coin_uniforms_like(x: torch.Tensor, generator) -> torch.Tensor:
+    """Uniforms in [0, 1) for Bernoulli decisions ``u < p``, shaped like ``x``, in place.
+
+    :func:`uniform_like` (``torch.rand``'s stream, 24 bits each), unless a precision
+    policy with ``draw_bits=15`` is in use (:func:`harmonium.precision.draw_bits`):
+    then four 15-bit uniforms come from each 64-bit word of the generator, a quarter
+    of its serial work, and ``P(u < p)`` is ``p`` rounded up to a multiple of
+    ``2**-15``. Under :func:`draw_rows`, this rank's rows of the global draw.
+    """
+    if draw_bits() is None:
+        return uniform_like(x, generator)
+    shape, shard = _full_rows(x.shape)
+    n = shape.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+    words.random_(generator=generator)  # 63 random bits: 15 in each 16-bit lane
+    lanes = words.view(torch.int16)[:n].view(shape).bitwise_and_(0x7FFF)
+    if shard is not None:
+        lanes = lanes.narrow(0, shard.offset, shard.local)
+    return x.copy_(lanes).mul_(2.0**-15)
 
 
 def standard_normal(shape, generator, *, dtype, device) -> torch.Tensor:

@@ -23,14 +23,15 @@ hardware (for measurements and tests: bfloat16 is emulated, slowly, without it).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import warnings
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Precision", "PrecisionFallbackWarning", "WeightProducts", "fast_products",
-           "resolve", "use_precision", "weight_gradient_"]
+__all__ = ["Precision", "PrecisionFallbackWarning", "WeightProducts", "draw_bits",
+           "fast_products", "resolve", "use_precision", "weight_gradient_"]
 
 _DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16,
            "tf32": None}
@@ -40,6 +41,15 @@ _ALIASES = {"float32": "float32", "fp32": "float32", "single": "float32",
 # CPU feature flags (Linux /proc/cpuinfo) under which oneDNN has fast products
 _CPU_FLAGS = {"bfloat16": ("amx_bf16", "avx512_bf16", "bf16"),
               "float16": ("amx_fp16", "avx512_fp16")}
+
+
+_DRAW_BITS: contextvars.ContextVar[int | None] = contextvars.ContextVar("draw_bits",
+                                                                       default=None)
+
+
+def draw_bits() -> int | None:
+    """Resolution of the Bernoulli draws in the current scope (``None``: torch.rand's)."""
+    return _DRAW_BITS.get()
 
 
 class PrecisionFallbackWarning(UserWarning):
@@ -56,16 +66,24 @@ class Precision:
         Aliases ``"fp32"``, ``"bf16"``, ``"fp16"``, ``"half"`` are accepted.
     strict : bool
         Run in this precision even where the hardware has no fast products in it.
+    draw_bits : {None, 15}
+        Resolution of the uniforms behind Bernoulli and spin draws: ``None`` keeps
+        ``torch.rand``'s stream; 15 takes four uniforms from each 64-bit word of the
+        generator, so ``P(state high)`` is the probability rounded up to a multiple
+        of ``2**-15`` (:func:`harmonium.parallel.coin_uniforms_like`).
     """
 
     name: str = "float32"
     strict: bool = False
+    draw_bits: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name.lower() not in _ALIASES:
             raise ValueError(f"precision must be one of {sorted(set(_ALIASES))}, "
                              f"got {self.name!r}")
         object.__setattr__(self, "name", _ALIASES[self.name.lower()])
+        if self.draw_bits not in (None, 15):
+            raise ValueError(f"draw_bits must be None or 15, got {self.draw_bits!r}")
 
     @property
     def product_dtype(self) -> torch.dtype | None:
@@ -74,8 +92,8 @@ class Precision:
 
     @property
     def is_default(self) -> bool:
-        """True for plain float32 products (nothing to change)."""
-        return self.name == "float32"
+        """True for float32 products and torch.rand's draws (nothing to change)."""
+        return self.name == "float32" and self.draw_bits is None
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,7 +155,7 @@ def resolve(precision, device: torch.device | str) -> Precision:
         "(no AMX or AVX512-BF16 instructions on this CPU, or TF32 off a GPU), so the "
         "products stay in float32; Precision(name, strict=True) forces it",
         PrecisionFallbackWarning, stacklevel=3)
-    return Precision()
+    return Precision(draw_bits=precision.draw_bits)
 
 
 class WeightProducts:
@@ -241,16 +259,19 @@ def use_precision(model: torch.nn.Module, precision):
         return
     layers = [m for m in model.modules() if hasattr(m, "weight_products")]
     if not layers:
-        raise ValueError(f"precision={policy.name!r} applies to the weight products of RBM "
-                         f"layers, and {type(model).__name__} has none")
+        raise ValueError(f"precision={policy.name!r} applies to the weight products and "
+                         f"draws of RBM layers, and {type(model).__name__} has none")
+    low = policy.name != "float32"
     saved = [m.weight_products for m in layers]
     tf32 = torch.backends.cuda.matmul.allow_tf32
+    token = _DRAW_BITS.set(policy.draw_bits)
     try:
         for m in layers:
-            m.weight_products = WeightProducts(policy)
+            m.weight_products = WeightProducts(policy) if low else None
         torch.backends.cuda.matmul.allow_tf32 = tf32 or policy.name == "tf32"
         yield policy
     finally:
+        _DRAW_BITS.reset(token)
         torch.backends.cuda.matmul.allow_tf32 = tf32
         for m, products in zip(layers, saved, strict=True):
             m.weight_products = products

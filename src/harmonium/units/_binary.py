@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from harmonium._numerics import check_positive_int
-from harmonium.parallel import uniform_like
+from harmonium.parallel import coin_uniforms_like
 from harmonium.units.base import SMOOTHING as _SMOOTHING
 from harmonium.units.base import Units
 
@@ -26,7 +26,7 @@ class _TwoState(Units):
 
     def sample_from_inputs(self, inputs, *, generator=None):
         p_high = self._p_high(self._field(inputs))
-        x = uniform_like(torch.empty_like(p_high), generator)  # torch.rand's stream
+        x = coin_uniforms_like(torch.empty_like(p_high), generator)
         torch.lt(x, p_high, out=x)  # the uniforms become the {0, 1} states in place
         if self.low != 0.0:  # {0, 1} -> {low, high} in place
             x.mul_(self.high - self.low).add_(self.low)
