@@ -1,7 +1,7 @@
 """Deep Boltzmann machines (Salakhutdinov and Hinton 2009): layers coupled in a chain.
 
 A DBM has unit layers ``x_0 = v, x_1, ..., x_L`` (any unit types of
-:mod:`harmonium.units`) and weights ``W_l`` between consecutive layers only::
+:mod:`harmonium.units`) and weights ``W_k`` between consecutive layers only::
 
     E(x) = sum_k E_k(x_k) - sum_{k < L} <x_k, W_k x_{k+1}>
 
@@ -12,12 +12,12 @@ RBM's. Layers of one parity are conditionally independent given the other parity
 - **Gibbs sweeps** (:meth:`DBM.gibbs`) draw the odd layers given the even ones, then
   the even layers given the odd ones.
 - **Mean field** (:meth:`DBM.mean_field`) approximates ``p(h | v)`` by a factorial
-  ``q`` whose layer ``l`` is the layer's own conditional given a field ``I_l``; the
+  ``q`` whose layer ``k`` is the layer's own conditional given a field ``I_k``; the
   fixed point ``I_k = mu_{k-1} W_{k-1} + W_k mu_{k+1}`` is found by block coordinate
   ascent (odd hidden layers, then even ones), started from a bottom-up pass with
   doubled weights (the recognition pass of the paper).
-- **The variational bound** (:meth:`DBM.mean_field_bound`): with ``mu_l`` the means of
-  ``q`` and ``cgf_l`` the layers' log-partitions,
+- **The variational bound** (:meth:`DBM.mean_field_bound`): with ``mu_k`` the means of
+  ``q`` and ``cgf_k`` the layers' log-partitions,
 
       log p(v) >= -E_0(v) + sum_k <mu_k, W_k mu_{k+1}>
                   + sum_{k >= 1} [cgf_k(I_k) - <I_k, mu_k>] - log Z
@@ -26,7 +26,8 @@ RBM's. Layers of one parity are conditionally independent given the other parity
   entropy of ``q``, so the bound needs only ``cgf`` and the means of each unit type.
 
 Training is :func:`harmonium.training.dbm.pretrain_dbm` and
-:func:`harmonium.training.dbm.fit_dbm`; ``log Z`` is
+:func:`harmonium.training.dbm.fit_dbm`, classification
+:func:`harmonium.training.dbm.fine_tune_dbm`; ``log Z`` is
 :func:`harmonium.partition.ais_dbm.ais_dbm`.
 """
 
