@@ -18,7 +18,7 @@ from harmonium.cli.main import build_parser, main
 
 # what each positional argument names: a kind of input file, per command group
 INPUTS = {"data": "data", "probe": "image", "images": "image", "ratings": "ratings",
-          "model": {"rbm": "rbm", "dbn": "dbn", "recommend": "recommender"},
+          "model": {"rbm": "rbm", "dbn": "dbn", "dbm": "dbm", "recommend": "recommender"},
           "memory": {"hopfield": "hopfield", "memory": "memory"}}
 SUFFIX = {"data": ".npy", "image": ".png", "ratings": ".csv"}  # model files: .safetensors
 # arguments that keep a run that starts cheap (tiny models, few steps)
@@ -29,6 +29,9 @@ BASE = {
     ("dbn", "train"): ["--layers", "3", "2", "--epochs", "1", "--fine-tune-epochs", "0", "-q"],
     ("dbn", "dream"): ["-n", "1", "--steps", "2"],
     ("dbn", "evaluate"): ["--labels", "{labels}"],
+    ("dbm", "train"): ["--layers", "3", "2", "--pretrain-epochs", "1", "--epochs", "1",
+                       "--sweeps", "1", "--fine-tune-epochs", "0", "--batch-size", "3", "-q"],
+    ("dbm", "evaluate"): ["--chains", "2", "--betas", "3", "--mean-field-steps", "2", "-q"],
     ("hopfield", "store"): ["--size", "4"],
     ("hopfield", "capacity"): ["--units", "10", "--alphas", "0.1", "--trials", "1",
                                "--no-progress"],
@@ -105,6 +108,7 @@ def files(tmp_path_factory):
         "rbm": ["rbm", "train", str(out["data"]), *BASE[("rbm", "train")]],
         "dbn": ["dbn", "train", str(out["data"]), "--labels", str(out["labels"]),
                 *BASE[("dbn", "train")]],
+        "dbm": ["dbm", "train", str(out["data"]), *BASE[("dbm", "train")]],
         "hopfield": ["hopfield", "store", str(out["image"]), "--size", "4"],
         "memory": ["memory", "store", str(out["image"]), "--size", "4"],
         "recommender": ["recommend", "train", str(out["ratings"]), *BASE[("recommend", "train")]],
