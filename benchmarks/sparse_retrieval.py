@@ -12,7 +12,7 @@ then most identified, then least squared error): VALIDATION stored images with t
 own noise draw; the reported figures are on TEST other stored images
 with another draw. Reported: retrieved (error < T), identified (largest weight on the
 right image), exact (the output equals the stored image to 1e-6: a sparse map does this
-with exact zeros, softmax only when every other weight is below 1e-6 / 784), mean
+with exact zeros, softmax only when the other weights are negligible), mean
 number of images with non-zero weight, mean squared error per image.
 
 Run: python benchmarks/sparse_retrieval.py [--quick]. Single-threaded. Writes
