@@ -13,6 +13,12 @@ Usage (each method is one run, so methods can train side by side; --report merge
     python benchmarks/mnist_loglik.py --method pcd --epochs 40
     python benchmarks/mnist_loglik.py --report
     python benchmarks/mnist_loglik.py --quick           # a smoke run of every method
+    python benchmarks/mnist_loglik.py --method cpcd --epochs 5 --precision bf16 --tag _bf16_e5
+
+``--precision bf16`` trains with bfloat16 weight products (harmonium.precision), run
+even where the CPU only emulates bfloat16 (its quality, not its speed, is measured);
+AIS and the test log-likelihood are computed in float32 products and float64 weights
+either way.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import harmonium
 from harmonium import RBM
 from harmonium.partition import ais, log_likelihood, reverse_ais
 from harmonium.partition.ais import base_rate
+from harmonium.precision import Precision
 from harmonium.training import CD, PCD, fit
 from harmonium.training.centering import Centered
 from harmonium.training.tempering import PT
@@ -96,7 +103,8 @@ def draw_samples(rbm, n=100, steps=1000, seed=0):
     return rbm.mean_v_from_h(rbm.sample_h_from_v(v, generator=g)).numpy()
 
 
-def run_method(name, epochs, train, test, curve_every, curve_betas, final_betas, seed=0):
+def run_method(name, epochs, train, test, curve_every, curve_betas, final_betas, seed=0,
+               precision=None):
     factory, lr, momentum, decay = METHODS[name]
     g = torch.Generator().manual_seed(seed)
     rbm = RBM(Bernoulli(784), Bernoulli(500), generator=g)
@@ -121,7 +129,7 @@ def run_method(name, epochs, train, test, curve_every, curve_betas, final_betas,
 
     hist = fit(rbm, train, factory(), epochs=epochs, batch_size=100, lr=lr, momentum=momentum,
                weight_decay=decay, scheduler=schedule, generator=g, callbacks=[callback],
-               progress=False, monitor=0)
+               progress=False, monitor=0, precision=precision)
     wall_train = time.perf_counter() - tic
     final = evaluate(rbm, train, test, final_betas, 100, seed + 12345)
     samples = draw_samples(rbm)
@@ -132,6 +140,7 @@ def run_method(name, epochs, train, test, curve_every, curve_betas, final_betas,
         "lr": lr,
         "momentum": momentum,
         "weight_decay": decay,
+        "precision": "float32" if precision is None else precision.name,
         "train_seconds": sum(r["seconds"] for r in hist.records),
         "wall_seconds_train_and_curve": wall_train,
         "final": final,
@@ -224,6 +233,8 @@ def main():
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tag", default="", help="suffix of the per-run result file")
+    ap.add_argument("--precision", choices=("float32", "bf16"), default="float32",
+                    help="precision of the training step's weight products")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run, nothing written")
     ap.add_argument("--report", action="store_true", help="merge per-method results")
     args = ap.parse_args()
@@ -240,8 +251,9 @@ def main():
     if args.method is None:
         raise SystemExit("give --method, --report or --quick")
     tic = time.perf_counter()
+    precision = None if args.precision == "float32" else Precision(args.precision, strict=True)
     res, samples = run_method(args.method, args.epochs, train, test, args.curve_every,
-                              args.curve_betas, args.final_betas)
+                              args.curve_betas, args.final_betas, precision=precision)
     res["wall_seconds_total"] = time.perf_counter() - tic
     name = f"{args.method}{args.tag}"
     res["run"] = name

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import harmonium
+from harmonium.precision import Precision, fast_products
 from harmonium.units import Bernoulli
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
@@ -44,10 +45,16 @@ OUT = Path(__file__).resolve().parent / "results"
 N_VIS, N_HID = 784, 500
 SETTLE_S = 0.5  # pause before each timing: idle BLAS threads stop spinning
 NAMES = {"harmonium_cd1": "harmonium CD-1", "harmonium_pcd1": "harmonium PCD-1",
+         "harmonium_cd1_draws15": "CD-1, 15-bit draws", "harmonium_cd1_bf16": "CD-1, bf16",
          "sklearn": "scikit-learn", "plain_loop": "plain torch loop",
-         "plain_loop_no_draws": "plain loop, no draws", "matmul_limit": "products alone"}
-STEPS = ("harmonium_cd1", "harmonium_pcd1", "plain_loop", "plain_loop_no_draws")
-FASTER = ("harmonium_cd1", "harmonium_pcd1", "plain_loop", "matmul_limit")
+         "plain_loop_no_draws": "plain loop, no draws", "matmul_limit": "products alone",
+         "matmul_limit_bf16": "bf16 products alone"}
+STEPS = ("harmonium_cd1", "harmonium_pcd1", "harmonium_cd1_draws15", "plain_loop",
+         "plain_loop_no_draws")
+FASTER = ("harmonium_cd1", "harmonium_pcd1", "harmonium_cd1_draws15", "harmonium_cd1_bf16",
+          "plain_loop", "matmul_limit", "matmul_limit_bf16")
+DRAWS15 = Precision(draw_bits=15)
+BF16 = Precision("bf16", strict=True)  # timed even where bfloat16 is only emulated
 
 
 def settled(fn, *args):
@@ -71,14 +78,15 @@ def load_mnist(n: int, path: Path = MNIST) -> np.ndarray:
         return (f["x_train"][:n].reshape(n, -1) / 255.0).astype(np.float32)
 
 
-def time_harmonium(x: np.ndarray, batch: int, method: str, device: str = "cpu") -> float:
+def time_harmonium(x: np.ndarray, batch: int, method: str, device: str = "cpu",
+                   precision=None) -> float:
     g = torch.Generator(device=device).manual_seed(0)
     rbm = harmonium.RBM(Bernoulli(N_VIS), Bernoulli(N_HID), generator=g).to(device)
     m = harmonium.CD(1) if method == "cd" else harmonium.PCD(batch, 1)
     xt = torch.from_numpy(x).to(device)
     return len(x) / timed(device, lambda: harmonium.fit(
         rbm, xt, m, epochs=1, batch_size=batch, lr=0.1, momentum=0.0, generator=g,
-        progress=False, monitor=0))
+        progress=False, monitor=0, precision=precision))
 
 
 def time_sklearn(x: np.ndarray, batch: int) -> float:
@@ -128,14 +136,22 @@ def time_plain_loop(x: np.ndarray, batch: int, draws: bool = True, device: str =
     return len(x) / timed(device, loop)
 
 
-def time_matmuls(x: np.ndarray, batch: int, device: str = "cpu") -> float:
-    """The five products of one CD-1 step, on the same shapes, nothing else."""
-    xt = torch.from_numpy(x).to(device)
-    w = torch.randn(N_VIS, N_HID, device=device) * 0.01
-    h = (torch.rand(batch, N_HID, device=device) < 0.5).float()
-    v_model = (torch.rand(batch, N_VIS, device=device) < 0.5).float()
-    d_i = torch.rand(batch, N_HID, device=device)
-    grad = torch.empty_like(w)
+def time_matmuls(x: np.ndarray, batch: int, device: str = "cpu", dtype=torch.float32) -> float:
+    """The products of one CD-1 step, on the same shapes, nothing else.
+
+    float32: five (v W, h W', v_model W, v' dI, v_model' dI_model). A low-precision
+    ``dtype``: the four of :mod:`harmonium.precision`, operands laid out as it lays
+    them out (W and W' both kept; the two gradient halves stacked into one product).
+    """
+    xt = torch.from_numpy(x).to(device, dtype)
+    w = torch.randn(N_VIS, N_HID, device=device).mul_(0.01).to(dtype)
+    wt = w.T.contiguous()
+    h = (torch.rand(batch, N_HID, device=device) < 0.5).to(dtype)
+    v_model = (torch.rand(batch, N_VIS, device=device) < 0.5).to(dtype)
+    d_i = torch.rand(batch, N_HID, device=device).to(dtype)
+    stacked_states = torch.rand(N_VIS, 2 * batch, device=device).to(dtype)
+    stacked_means = torch.rand(2 * batch, N_HID, device=device).to(dtype)
+    grad = torch.empty(N_VIS, N_HID, device=device)
     steps = len(x) // batch
 
     def products():
@@ -147,7 +163,16 @@ def time_matmuls(x: np.ndarray, batch: int, device: str = "cpu") -> float:
             torch.mm(v.T, d_i, out=grad)
             grad.addmm_(v_model.T, d_i)
 
-    return steps * batch / timed(device, products)
+    def low_precision_products():
+        for s in range(steps):
+            v = xt[s * batch : (s + 1) * batch]
+            torch.mm(v, w)
+            torch.mm(h, wt)
+            torch.mm(v_model, w)
+            torch.mm(stacked_states, stacked_means)
+
+    run = products if dtype == torch.float32 else low_precision_products
+    return steps * batch / timed(device, run)
 
 
 def throughput(repeats: int, sizes: dict[int, int], device: str = "cpu",
@@ -160,6 +185,9 @@ def throughput(repeats: int, sizes: dict[int, int], device: str = "cpu",
         "plain_loop": lambda x, b: time_plain_loop(x, b, True, device),
         "plain_loop_no_draws": lambda x, b: time_plain_loop(x, b, False, device),
         "harmonium_pcd1": lambda x, b: time_harmonium(x, b, "pcd", device),
+        "harmonium_cd1_draws15": lambda x, b: time_harmonium(x, b, "cd", device, DRAWS15),
+        "harmonium_cd1_bf16": lambda x, b: time_harmonium(x, b, "cd", device, BF16),
+        "matmul_limit_bf16": lambda x, b: time_matmuls(x, b, device, torch.bfloat16),
     }
     if not on_cpu:
         del contenders["sklearn"]  # no GPU path
@@ -178,7 +206,9 @@ def throughput(repeats: int, sizes: dict[int, int], device: str = "cpu",
             "samples_per_s_median": {k: statistics.median(v) for k, v in runs.items()},
             "samples_per_s_best": best,
             # how many times the products' time a step of each loop takes
-            "step_over_matmul_time": {k: best["matmul_limit"] / best[k] for k in STEPS},
+            "step_over_matmul_time": {
+                **{k: best["matmul_limit"] / best[k] for k in STEPS},
+                "harmonium_cd1_bf16": best["matmul_limit_bf16"] / best["harmonium_cd1_bf16"]},
         }
         if on_cpu:  # speed-ups over scikit-learn; matmul_limit's is the ceiling
             results[str(batch)]["over_sklearn"] = {k: best[k] / best["sklearn"] for k in FASTER}
@@ -249,14 +279,19 @@ def write(results: dict, tag: str = "") -> None:
                 + " |", "| --- " * (len(names) + 1) + "|", *rows]
 
     lines = [
-        f"# RBM training throughput (784 x 500 Bernoulli RBM, MNIST, float32, {device})",
+        f"# RBM training throughput (784 x 500 Bernoulli RBM, MNIST, {device})",
         "",
         f"{setup}; the fastest of {results['repeats']} interleaved repeats (median in "
         f"brackets), each timing after a {SETTLE_S:g} s pause. The plain torch loop is "
         "CD-1 written by hand for this model; 'no draws' is the same loop reusing one set "
         "of uniforms (its step cost without random number generation). 'Products alone' "
         "are the five matrix products of a CD-1 step and nothing else (PCD-1 needs a "
-        "sixth: the chains' hidden field).",
+        "sixth: the chains' hidden field). '15-bit draws': harmonium's "
+        "Precision(draw_bits=15); 'bf16': products in bfloat16 (harmonium.precision), "
+        + ("which this hardware runs on its matrix engines." if results["fast_bf16"] else
+           "which this CPU only emulates (no AMX or AVX512-BF16 instructions): timed to "
+           "show the cost, not a speed-up; the bf16 step is compared with the bf16 "
+           "products alone."),
         *table("Training samples per second", "samples_per_s_best", lambda r, key, k:
                f"{r[key][k]:,.0f}/s ({r['samples_per_s_median'][k]:,.0f})"),
         *table("Step time over the products' time (1.00x: nothing but the products)",
@@ -294,7 +329,7 @@ def main() -> None:
     repeats = 3 if args.quick else 9
     sizes = {100: 3000, 10: 1000} if args.quick else {100: 10000, 10: 3000}
     results = {"repeats": repeats, "torch_threads": torch.get_num_threads(),
-               "device": args.device,
+               "device": args.device, "fast_bf16": fast_products("bf16", args.device),
                "throughput": throughput(repeats, sizes, args.device, args.data)}
     if args.device == "cpu":
         results["digits"] = digits_example(n_iter=10)
