@@ -41,6 +41,22 @@ def test_store_images_and_retrieve_from_a_noisy_probe(tmp_path, images, capsys):
     assert np.abs(read_image(out).ravel() - stored[1]).max() <= 1 / 255 + 1e-3
 
 
+def test_sparse_separation_retrieves_the_stored_image_exactly(tmp_path, images, capsys):
+    memory = tmp_path / "memory.safetensors"
+    assert main(["memory", "store", *map(str, images), "-o", str(memory), "--size", "16",
+                 "--separation", "sparsemax"]) == 0
+    assert "beta 8, sparsemax separation)" in capsys.readouterr().out
+    assert harmonium.load(memory).separation == "sparsemax"
+    rng = np.random.default_rng(1)
+    noisy = np.clip(read_image(images[2]) + 0.2 * rng.standard_normal((16, 16)), 0, 1)
+    write_image(tmp_path / "probe.png", noisy)
+    out = tmp_path / "out.png"
+    assert main(["memory", "retrieve", str(memory), str(tmp_path / "probe.png"), "-o",
+                 str(out)]) == 0
+    assert "nearest stored image #2 (weight 1.000)" in capsys.readouterr().out
+    assert np.abs(read_image(out).ravel() - _stored(memory)[2]).max() <= 1 / 255 + 1e-6
+
+
 @pytest.mark.parametrize("hide", ["bottom", "top", "left", "right"])
 def test_masked_retrieval_completes_the_hidden_half(tmp_path, images, capsys, hide):
     memory = tmp_path / "memory.safetensors"

@@ -44,6 +44,9 @@ def register(sub) -> None:
                    default="euclidean", help="similarity (default: %(default)s)")
     s.add_argument("--normalize", action="store_true",
                    help="compare unit-length vectors (cosine; use a beta of ~100)")
+    s.add_argument("--separation", choices=["softmax", "sparsemax", "entmax15"],
+                   default="softmax", help="map from similarities to weights; sparsemax "
+                   "and entmax15 give exact zeros (default: %(default)s)")
     s.set_defaults(func=_store, writes=(".safetensors",))
 
     r = cmds.add_parser("retrieve", help="retrieve (or complete) an image from a probe",
@@ -100,11 +103,12 @@ def _store(args) -> None:
     images = _images(args)
     n, side = len(images), images.shape[1]
     memory = ModernHopfield(beta=args.beta, similarity=args.similarity,
-                            normalize=args.normalize)
+                            normalize=args.normalize, separation=args.separation)
     memory.store(torch.from_numpy(images.reshape(n, -1).astype(np.float32)))
     save(memory, args.output)
+    sparse = "" if args.separation == "softmax" else f", {args.separation} separation"
     print(f"stored {counted(n, 'image')} ({side}x{side}, {args.similarity} similarity, beta "
-          f"{args.beta:g}) in {args.output}")
+          f"{args.beta:g}{sparse}) in {args.output}")
 
 
 def _load(path: str):
