@@ -128,15 +128,8 @@ def sparsemax(z: torch.Tensor) -> torch.Tensor:
 def entmax15(z: torch.Tensor) -> torch.Tensor:
     """1.5-entmax of the scores along the last dimension (Peters et al. 2019).
 
-    Parameters
-    ----------
-    z : torch.Tensor, shape (..., m)
-        Scores; ``-inf`` entries get weight 0. Each row needs a finite entry.
-
-    Returns
-    -------
-    torch.Tensor, shape (..., m)
-        ``[z/2 - tau]_+^2``, summing to one; sparser than softmax, denser than sparsemax.
+    ``[z/2 - tau]_+^2`` summing to one: sparser than softmax, denser than sparsemax.
+    Shapes and ``-inf`` entries as in :func:`sparsemax`.
     """
     return _Entmax15.apply(z)
 

@@ -251,12 +251,35 @@ def _pattern_parameter(quantity, width, trainable) -> nn.Parameter:
     return nn.Parameter(weights, requires_grad=bool(trainable))
 
 
-class HopfieldPooling(nn.Module):
+class _WithPatterns(nn.Module):
+    """A :class:`Hopfield` whose subclass fills in trained patterns in ``_prepare``."""
+
+    hopfield: Hopfield
+
+    def forward(self, input, stored_pattern_padding_mask=None, association_mask=None):
+        return self.hopfield(self._prepare(input), stored_pattern_padding_mask,
+                             association_mask)
+
+    def get_association_matrix(self, input, stored_pattern_padding_mask=None,
+                               association_mask=None) -> torch.Tensor:
+        """The final association matrix, (B, num_heads, L, S), without gradient."""
+        return self.hopfield.get_association_matrix(
+            self._prepare(input), stored_pattern_padding_mask, association_mask)
+
+    def get_energy_trace(self, input, stored_pattern_padding_mask=None,
+                         association_mask=None) -> torch.Tensor:
+        """(T + 1, B, num_heads, L); see :meth:`Hopfield.get_energy_trace`."""
+        return self.hopfield.get_energy_trace(
+            self._prepare(input), stored_pattern_padding_mask, association_mask)
+
+
+class HopfieldPooling(_WithPatterns):
     """hflayers' ``HopfieldPooling``: ``quantity`` trained state patterns pool a set.
 
     Takes :class:`Hopfield`'s arguments plus ``quantity`` (number of state patterns) and
     ``trainable``; input (B, S, input_size) or a tuple (stored, projection); output
-    (B, quantity * output_size).
+    (B, quantity * output_size). Association matrices and energy traces have
+    L = quantity.
     """
 
     def __init__(self, input_size, hidden_size=None, *args, quantity=1, trainable=True,
@@ -281,29 +304,17 @@ class HopfieldPooling(nn.Module):
 
     def forward(self, input, stored_pattern_padding_mask=None, association_mask=None):
         """Pool: (B, S, input_size) -> (B, quantity * output_size)."""
-        return self.hopfield(self._prepare(input), stored_pattern_padding_mask,
-                             association_mask).flatten(1)
-
-    def get_association_matrix(self, input, stored_pattern_padding_mask=None,
-                               association_mask=None) -> torch.Tensor:
-        """(B, num_heads, quantity, S)."""
-        return self.hopfield.get_association_matrix(
-            self._prepare(input), stored_pattern_padding_mask, association_mask)
-
-    def get_energy_trace(self, input, stored_pattern_padding_mask=None,
-                         association_mask=None) -> torch.Tensor:
-        """(T + 1, B, num_heads, quantity); see :meth:`Hopfield.get_energy_trace`."""
-        return self.hopfield.get_energy_trace(
-            self._prepare(input), stored_pattern_padding_mask, association_mask)
+        return super().forward(input, stored_pattern_padding_mask, association_mask).flatten(1)
 
 
-class HopfieldLayer(nn.Module):
+class HopfieldLayer(_WithPatterns):
     """hflayers' ``HopfieldLayer``: the input looks up ``quantity`` trained stored patterns.
 
     Takes :class:`Hopfield`'s arguments plus ``quantity`` (number of stored patterns),
     ``trainable``, ``lookup_weights_as_separated`` (separate trained pattern projections)
     and ``lookup_targets_as_trainable``; input (B, L, input_size), output
-    (B, L, output_size) (or sequence-first with ``batch_first=False``).
+    (B, L, output_size) (or sequence-first with ``batch_first=False``). Association
+    matrices have S = quantity.
     """
 
     def __init__(self, input_size, hidden_size=None, *args,
@@ -331,20 +342,3 @@ class HopfieldLayer(nn.Module):
         if not self.hopfield.batch_first:
             stored, projection = stored.transpose(0, 1), projection.transpose(0, 1)
         return stored, input, projection
-
-    def forward(self, input, stored_pattern_padding_mask=None, association_mask=None):
-        """Look up: (B, L, input_size) -> (B, L, output_size)."""
-        return self.hopfield(self._prepare(input), stored_pattern_padding_mask,
-                             association_mask)
-
-    def get_association_matrix(self, input, stored_pattern_padding_mask=None,
-                               association_mask=None) -> torch.Tensor:
-        """(B, num_heads, L, quantity)."""
-        return self.hopfield.get_association_matrix(
-            self._prepare(input), stored_pattern_padding_mask, association_mask)
-
-    def get_energy_trace(self, input, stored_pattern_padding_mask=None,
-                         association_mask=None) -> torch.Tensor:
-        """(T + 1, B, num_heads, L); see :meth:`Hopfield.get_energy_trace`."""
-        return self.hopfield.get_energy_trace(
-            self._prepare(input), stored_pattern_padding_mask, association_mask)
