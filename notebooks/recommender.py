@@ -39,7 +39,9 @@
 # MovieLens-small (100,000 ratings) training takes a few minutes.
 
 # %%
+# %matplotlib inline
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -197,7 +199,8 @@ if genre is not None:
 # and the fallback bias model inside.
 
 # %%
-harmonium.save(rec, "recommender.safetensors")
-again = harmonium.load("recommender.safetensors")
+with tempfile.TemporaryDirectory() as folder:
+    harmonium.save(rec, Path(folder) / "recommender.safetensors")
+    again = harmonium.load(Path(folder) / "recommender.safetensors")
 assert np.array_equal(again.recommend(user, k=10)[0], ids)
 print(f"notebook ran in {time.perf_counter() - started:.0f} s")
