@@ -1,2 +1,2 @@
 """Models: RBM, classical / modern Hopfield networks, dense associative memory, DBN,
-general Boltzmann machines."""
+general Boltzmann machines, pairwise Potts models."""

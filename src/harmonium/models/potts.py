@@ -9,7 +9,8 @@ With ``x`` one-hot (``L q`` indicators) this is the Boltzmann machine's
 ``E = -1/2 x'Jx - h'x`` with ``J`` an ``(L q, L q)`` symmetric matrix whose diagonal
 ``q x q`` blocks are zero; it is stored as ``couplings[i, a, j, b] = J_ij(a, b)``. The
 fields are a :class:`~harmonium.units.Potts` layer. Sequences come in as integer states
-``(n_samples, L)`` in ``[0, q)``; :mod:`harmonium.models._potts_alignment` reads FASTA.
+``(n_samples, L)`` in ``[0, q)``; ``read_fasta``, ``encode_sequences`` and
+``sequence_weights`` (re-exported here) read and weight FASTA/A2M alignments.
 
 Site ``i`` given all the others is a Potts unit with logits
 ``h_i(a) + sum_{j != i} J_ij(a, x_j)``: Gibbs sampling updates one site at a time, and
@@ -26,6 +27,14 @@ from torch import nn
 
 from harmonium._numerics import check_positive_int
 from harmonium.io import savable, state_tensor, state_value
+from harmonium.models._potts_alignment import (
+    AMINO_ACIDS,
+    decode_sequences,
+    encode_sequences,
+    read_fasta,
+    sequence_weights,
+    write_fasta,
+)
 from harmonium.models._potts_gauge import (
     apc,
     frobenius_scores,
@@ -35,7 +44,9 @@ from harmonium.models._potts_gauge import (
 from harmonium.models._potts_planted import planted_potts_model
 from harmonium.units.potts import Potts
 
-__all__ = ["MAX_EXACT_STATES", "PottsModel", "planted_potts_model", "zero_sum_gauge"]
+__all__ = ["AMINO_ACIDS", "MAX_EXACT_STATES", "PottsModel", "decode_sequences",
+           "encode_sequences", "planted_potts_model", "read_fasta", "sequence_weights",
+           "write_fasta", "zero_sum_gauge"]
 
 #: the most sequences ``q**L`` that exact enumeration visits
 MAX_EXACT_STATES = 2**22
