@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harmonium._numerics import check_positive_int
+from harmonium._numerics import check_positive_int, generator_device
 from harmonium.io import savable, state_tensor, state_value
 from harmonium.models._potts_alignment import (
     AMINO_ACIDS,
@@ -258,7 +258,8 @@ class PottsModel(nn.Module):
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         sweeps = check_positive_int(sweeps, "sweeps")
-        x = torch.randint(self.n_states, (n_samples, self.n_sites), generator=generator)
+        x = torch.randint(self.n_states, (n_samples, self.n_sites), generator=generator,
+                          device=generator_device(generator, self.couplings.device))
         x1 = self.layer.states_from_indices(x.to(self.couplings.device))
         return self.gibbs_one_hot_(x1, sweeps, generator=generator).argmax(-1)
 

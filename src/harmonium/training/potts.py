@@ -188,7 +188,7 @@ def fit_potts(model, sequences, *, weights=None, lambda_h: float = 0.01,
                               tolerance_grad=1e-9, tolerance_change=1e-10)
     loop = Loop(epochs=check_positive_int(epochs, "epochs"), batch_size=x.shape[0],
                 optimizer=_ClosureOptimizer(lbfgs, task.closure),
-                generator=torch.Generator().manual_seed(0), progress=progress,
+                generator=torch.Generator(device=x.device).manual_seed(0), progress=progress,
                 description="pseudo-likelihood", callbacks=as_callbacks(callbacks),
                 divergence_hint="raise lambda_h and lambda_j")
     return train(task, (x, w), loop)
