@@ -23,20 +23,12 @@ _OWNER = "RBMRecommender"
 
 
 class ConditionalParams(torch.nn.Module):
-    """What the training loop optimises for a conditional model: the RBM and ``D``.
-
-    ``weight`` is the RBM's (weight decay acts on it; the task decays ``D`` itself).
-    A factored RBM has no ``weight`` parameter: the task decays its factors.
-    """
+    """What the training loop optimises for a conditional model: the RBM and ``D``."""
 
     def __init__(self, rbm, implicit_weight: torch.nn.Parameter):
         super().__init__()
         self.rbm = rbm
         self.implicit = implicit_weight
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.rbm.weight
 
 
 def _pairs(est, table) -> tuple[np.ndarray, np.ndarray]:

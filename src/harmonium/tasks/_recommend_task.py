@@ -4,20 +4,25 @@ Each mini-batch is a set of cases (users, or items in item orientation); the los
 :func:`~harmonium.models.rating_rbm.cd_loss` with the epoch's number of Gibbs steps,
 differentiated by autograd. The learning rate decays linearly to zero over the epochs
 and the number of Gibbs steps grows along ``schedule`` (Salakhutdinov, Mnih and Hinton
-2007); momentum is :class:`~harmonium.training.sgd.MomentumSGD`'s, weight decay on the
-weights a :class:`~harmonium.training.transforms.WeightDecay` transform.
+2007). The optimiser is SGD with momentum and weight decay on the weights (``W``, or
+the factors ``A`` and ``B``, and ``D``) whose per-unit rows are updated only where a
+mini-batch rated (:class:`~harmonium.tasks._recommend_lazy.LazyRowMomentum`: the same
+recurrence as :class:`~harmonium.training.sgd.MomentumSGD` with a
+:class:`~harmonium.training.transforms.WeightDecay` gradient, the untouched rows caught
+up in closed form).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from harmonium.models.rating_rbm import cd_loss, implicit_field
 from harmonium.tasks._recommend_conditional import ConditionalParams
+from harmonium.tasks._recommend_lazy import LazyRowMomentum
 from harmonium.training.history import History
 from harmonium.training.loop import Loop, Task, train
-from harmonium.training.sgd import MomentumSGD
-from harmonium.training.transforms import WeightDecay, chain
+from harmonium.training.transforms import chain
 
 __all__ = ["RecommenderTask", "train_recommender"]
 
@@ -46,10 +51,6 @@ class RecommenderTask(Task):
         self.estimator, self.model, self.optimizer = estimator, model, optimizer
         self.schedule, self.validation = list(schedule), validation
         self.steps = self.schedule[0]
-        rbm, d = estimator.rbm_, estimator.implicit_weight_
-        factored = [rbm.factor_a, rbm.factor_b] if estimator.factors is not None else []
-        # decayed here; the plain weight W by the loop's WeightDecay transform
-        self.decayed = factored + ([] if d is None else [d])
 
     def begin_epoch(self, epoch: int, epochs: int) -> None:
         n = len(self.schedule)
@@ -60,22 +61,45 @@ class RecommenderTask(Task):
     def step(self, cases, *, generator):
         est = self.estimator
         batch, d = est._cases.batch(cases), est.implicit_weight_
-        offset = None if d is None else implicit_field(d, est._implicit.batch(cases))
+        # the rows this batch reads and changes, brought up to date before it reads them
+        self.optimizer.touch(unit_rows(est.rbm_), torch.unique(batch.unit))
+        offset = None
+        if d is not None:
+            flagged = est._implicit.batch(cases)
+            self.optimizer.touch(d, torch.unique(flagged.unit))
+            offset = implicit_field(d, flagged)
         loss = cd_loss(est.rbm_, batch, self.steps, generator=generator, offset=offset)
         self.model.zero_grad(set_to_none=True)
         loss.backward()
-        if est.weight_decay:  # the paper decays D like W; a factored W through A and B
-            for p in self.decayed:
-                p.grad.add_(p.detach(), alpha=est.weight_decay)
         return None
 
     def end_epoch(self) -> dict:
+        self.optimizer.flush()  # every row up to date before anything reads them
         record = {"cd_steps": self.steps}
         if self.validation is not None:
             users, items, ratings = self.validation
             pred = self.estimator.predict(users, items)
             record["val_rmse"] = float(np.sqrt(np.mean((pred - ratings) ** 2)))
         return record
+
+
+def unit_rows(rbm) -> torch.Tensor:
+    """The parameter with one row per visible unit and hidden-side columns: ``W``, or the
+    factor ``A`` of a factored model."""
+    return rbm.factor_a if hasattr(rbm, "factor_a") else rbm.weight
+
+
+def _parameter_groups(model, weight_decay: float) -> list[dict]:
+    """The optimiser's groups: per-unit rows (``W`` or ``A``, and ``D``) updated lazily
+    with weight decay; the factor ``B`` decayed densely; the biases not decayed."""
+    rbm = getattr(model, "rbm", model)
+    rows = [unit_rows(rbm)] + ([model.implicit] if rbm is not model else [])
+    factor_b = [rbm.factor_b] if hasattr(rbm, "factor_b") else []
+    rest = [p for p in model.parameters() if all(p is not q for q in rows + factor_b)]
+    groups = [{"params": rows, "decay": weight_decay, "rows": True},
+              {"params": factor_b, "decay": weight_decay, "rows": False},
+              {"params": rest, "decay": 0.0, "rows": False}]
+    return [g for g in groups if g["params"]]
 
 
 def train_recommender(estimator, cases, epochs: int, schedule, *, validation=None,
@@ -89,13 +113,11 @@ def train_recommender(estimator, cases, epochs: int, schedule, *, validation=Non
     """
     d = estimator.implicit_weight_
     model = estimator.rbm_ if d is None else ConditionalParams(estimator.rbm_, d)
-    optimizer = MomentumSGD(model.parameters(), lr=estimator.learning_rate,
-                            momentum=estimator.momentum)
+    optimizer = LazyRowMomentum(_parameter_groups(model, estimator.weight_decay),
+                                lr=estimator.learning_rate, momentum=estimator.momentum)
     task = RecommenderTask(estimator, model, optimizer, schedule, validation)
     callbacks = [] if stopping is None else [stopping]
-    decay = (WeightDecay(estimator.weight_decay),) if (
-        estimator.weight_decay and estimator.factors is None) else ()
-    loop = Loop(epochs, estimator.batch_size, optimizer, generator, chain(*decay),
+    loop = Loop(epochs, estimator.batch_size, optimizer, generator, chain(),
                 progress=progress, description="RBM recommender",
                 checkpoint=checkpoint, resume=resume, callbacks=callbacks)
     history = train(task, cases, loop, history=History(estimator.history_))
