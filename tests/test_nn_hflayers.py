@@ -242,6 +242,10 @@ def test_unsupported_and_ambiguous_arguments_raise():
         Hopfield(input_size=4, dropout=1.0)
     with pytest.raises(TypeError, match="keyword"):
         HopfieldLayer(4, 4, 4, 4, 1, 1.0, 0, 1e-4, True)
+    with pytest.raises(ValueError, match="share the batch size"):
+        Hopfield(input_size=4)((torch.randn(2, 5, 4), torch.randn(2, 3, 4), torch.randn(2, 4, 4)))
+    with pytest.raises(TypeError, match="tuple"):
+        Hopfield(input_size=4)([torch.randn(2, 5, 4)] * 3)
 
 
 def test_native_layers_iterate_trace_and_separate():

@@ -188,6 +188,12 @@ class Hopfield(nn.Module):
             raise ValueError("each input must be a 3-d tensor (batch, patterns, width)")
         if not self.batch_first:
             data = tuple(x.transpose(0, 1) for x in data)
+        stored, state, projection = data
+        if stored.shape[:2] != projection.shape[:2] or state.shape[0] != stored.shape[0]:
+            raise ValueError(f"stored patterns {tuple(stored.shape)}, state patterns "
+                             f"{tuple(state.shape)} and pattern projections "
+                             f"{tuple(projection.shape)} must share the batch size, and "
+                             f"stored patterns and projections their number")
         norms = (self.norm_stored_pattern, self.norm_state_pattern, self.norm_pattern_projection)
         return tuple(x if norm is None else norm(x) for x, norm in zip(data, norms, strict=True))
 
