@@ -120,7 +120,7 @@ def associate(queries, keys, values, beta, retrieval: Retrieval, *, bias=None,
         return energy_from_scores(s, state, keys, beta.view(-1, 1), retrieval.separation)
 
     state, s = queries, scores(queries)
-    if not torch.isfinite(s).any(-1).all():
+    if bias is not None and not torch.isfinite(s).any(-1).all():
         raise ValueError("the mask leaves a state with no stored pattern to attend to: every "
                          "state needs at least one pattern")
     weights = separate(s, retrieval.separation)
