@@ -38,7 +38,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("HARMONIUM_MOVIELENS", "")  # generated ratings, never a local folder
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend
     nb = jupytext.read(path)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = NotebookClient(nb, timeout=600, startup_timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on the first failing cell
     nbformat.write(nb, tmp_path / f"{path.stem}.ipynb")
