@@ -22,6 +22,17 @@ def _stored(path):
     return harmonium.load(path).patterns_.numpy()
 
 
+def _retrieve_noisy(tmp_path, memory, image, seed):
+    """`memory retrieve` from a copy of ``image`` with noise (sigma 0.2): the output path."""
+    rng = np.random.default_rng(seed)
+    noisy = np.clip(read_image(image) + 0.2 * rng.standard_normal((16, 16)), 0, 1)
+    write_image(tmp_path / "probe.png", noisy)
+    out = tmp_path / "out.png"
+    assert main(["memory", "retrieve", str(memory), str(tmp_path / "probe.png"), "-o",
+                 str(out)]) == 0
+    return out
+
+
 def test_store_images_and_retrieve_from_a_noisy_probe(tmp_path, images, capsys):
     memory = tmp_path / "memory.safetensors"
     assert main(["memory", "store", *map(str, images), "-o", str(memory), "--size",
@@ -30,12 +41,7 @@ def test_store_images_and_retrieve_from_a_noisy_probe(tmp_path, images, capsys):
     stored = _stored(memory)
     assert stored.shape == (4, 256)
     assert np.allclose(stored[1], read_image(images[1]).ravel(), atol=1e-6)
-    rng = np.random.default_rng(0)
-    noisy = np.clip(read_image(images[1]) + 0.2 * rng.standard_normal((16, 16)), 0, 1)
-    write_image(tmp_path / "probe.png", noisy)
-    out = tmp_path / "out.png"
-    assert main(["memory", "retrieve", str(memory), str(tmp_path / "probe.png"), "-o",
-                 str(out)]) == 0
+    out = _retrieve_noisy(tmp_path, memory, images[1], 0)
     assert "nearest stored image #1 " in capsys.readouterr().out
     # the retrieved image is the stored one, up to 8-bit rounding of the output file
     assert np.abs(read_image(out).ravel() - stored[1]).max() <= 1 / 255 + 1e-3
@@ -47,12 +53,7 @@ def test_sparse_separation_retrieves_the_stored_image_exactly(tmp_path, images, 
                  "--separation", "sparsemax"]) == 0
     assert "beta 8, sparsemax separation)" in capsys.readouterr().out
     assert harmonium.load(memory).separation == "sparsemax"
-    rng = np.random.default_rng(1)
-    noisy = np.clip(read_image(images[2]) + 0.2 * rng.standard_normal((16, 16)), 0, 1)
-    write_image(tmp_path / "probe.png", noisy)
-    out = tmp_path / "out.png"
-    assert main(["memory", "retrieve", str(memory), str(tmp_path / "probe.png"), "-o",
-                 str(out)]) == 0
+    out = _retrieve_noisy(tmp_path, memory, images[2], 1)
     assert "nearest stored image #2 (weight 1.000)" in capsys.readouterr().out
     assert np.abs(read_image(out).ravel() - _stored(memory)[2]).max() <= 1 / 255 + 1e-6
 
