@@ -2,7 +2,9 @@
 
 For code written against ``hflayers``: replace ``from hflayers import Hopfield`` by
 ``from harmonium.nn.hflayers import Hopfield`` and the same call builds a layer with the
-same parameter shapes and count, input and output shapes and forward semantics:
+same parameter count (the same map shapes; hflayers packs the state, stored and
+projection maps into one ``in_proj_weight`` when their widths agree), input and output
+shapes and forward semantics:
 ``hidden_size`` is the width of *one head* (as in hflayers; harmonium's own layers call
 it ``head_size``), the second positional argument is ``hidden_size``, ``scaling`` is
 beta, ``update_steps_max`` (0: one association; None: until converged) and
