@@ -2,7 +2,9 @@
 
 Each section is a module of this package with a function
 ``run(generator) -> Section``; :func:`run_demo` runs them in order and writes one
-self-contained HTML file (figures inlined as PNG) plus the figures as separate files.
+self-contained HTML file (figures inlined as PNG) plus the figures as separate files
+named ``<section>-<figure name>.png``. Every figure and table comes with the paragraph
+shown right above it (which refers to it by number) and a caption saying what to look at.
 """
 
 from __future__ import annotations
@@ -17,12 +19,33 @@ import torch
 
 from harmonium.demo.report import write_report
 
-__all__ = ["SECTIONS", "Section", "run_demo"]
+__all__ = ["SECTIONS", "Caption", "Section", "run_demo"]
 
 log = logging.getLogger(__name__)
 
 # section modules in report order
-SECTIONS = ["hopfield", "memory", "rbm", "dbn"]
+SECTIONS = ["hopfield", "memory", "rbm", "dbn", "recommend"]
+
+
+@dataclass(frozen=True)
+class Caption:
+    """The words around one figure or table of the report.
+
+    Attributes
+    ----------
+    name : str
+        Short file name of the figure, whole words joined by ``-`` (e.g. ``"samples"``);
+        the PNG is saved as ``<section>-<name>.png``.
+    lead : str
+        The paragraph shown right above the figure; ``{ref}`` in it becomes the
+        figure's number (``"Figure 3"`` or ``"Table 1"``).
+    text : str
+        The caption: what the figure shows and what to look at.
+    """
+
+    name: str
+    lead: str
+    text: str
 
 
 @dataclass
@@ -36,15 +59,18 @@ class Section:
     summary : str
         One line printed on the terminal, e.g. ``"Hopfield: 6/6 images recalled"``.
     paragraphs : list of str
-        Explanatory text (plain text, escaped when rendered).
-    figures : list of (str, matplotlib.figure.Figure)
-        Captions and figures, in order.
+        Introductory text shown above the first figure (plain text, escaped).
+    figures : list of (Caption, matplotlib.figure.Figure)
+        Figures in order, each with its lead paragraph and caption.
+    tables : list of (Caption, list of list of str)
+        Tables shown after the figures: header row first, then the rows.
     """
 
     title: str
     summary: str
     paragraphs: list[str] = field(default_factory=list)
     figures: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
 
 
 def run_demo(
@@ -80,5 +106,5 @@ def run_demo(
         generator = torch.Generator().manual_seed(seed)
         section = importlib.import_module(f"harmonium.demo.{name}").run(generator)
         log.info("demo section %s took %.1f s", name, time.perf_counter() - start)
-        results.append(section)
-    return write_report(results, out_dir), [s.summary for s in results]
+        results.append((name, section))
+    return write_report(results, out_dir), [s.summary for _, s in results]

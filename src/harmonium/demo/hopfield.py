@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from harmonium.datasets import images_to_spins, load_images, spins_to_images
-from harmonium.demo import Section
+from harmonium.demo import Caption, Section
+from harmonium.demo.figures import enlarge_text, montage
 from harmonium.models.hopfield import HopfieldNetwork
-from harmonium.plot import energy_figure, image_grid
+from harmonium.plot import energy_figure
 from harmonium.tasks.capacity import add_noise
 
 NAMES = ("camera", "astronaut", "horse", "coins", "text", "moon")
@@ -43,11 +44,11 @@ def run(generator: torch.Generator) -> Section:
     overlaps = (patterns @ patterns.T / d).fill_diagonal_(0).abs().max()
 
     shape = (SIZE, SIZE)
-    grid = image_grid(
+    grid = montage(
         [spins_to_images(t, shape) for t in
          (patterns, noisy, from_noise.states, masked, from_mask.states)],
         row_labels=["stored", f"{NOISE:.0%} noise", "recalled", "half masked", "recalled"],
-        col_labels=list(NAMES),
+        col_labels=list(NAMES), cell=1.3,
     )
     energy = energy_figure(
         from_noise.steps.numpy(), from_noise.energy.numpy(),
@@ -55,26 +56,34 @@ def run(generator: torch.Generator) -> Section:
     )
     summary = (f"Hopfield: recalled {ok_noise}/{n} images from {NOISE:.0%} noise and "
                f"{ok_mask}/{n} from half masks ({d} units, pseudo-inverse rule)")
-    paragraphs = [
-        f"Six scikit-image pictures, resized to {SIZE}x{SIZE} and binarized at their median "
-        f"(bright pixels +1), are stored in a Hopfield network of {d} units with the "
-        "pseudo-inverse (projection) rule, which makes every linearly independent set of "
-        "patterns exact fixed points.",
+    lead_grid = (
         f"Each image is corrupted twice: {NOISE:.0%} of its pixels flipped, and its bottom "
         "half replaced by random pixels. Asynchronous dynamics (random order, one unit at a "
         f"time) then recall {ok_noise}/{n} images exactly from noise and {ok_mask}/{n} from "
-        "half masks.",
-        f"The Hebbian rule W = sum x x' - nI recalls only {heb_noise}/{n} and {heb_mask}/{n} "
-        f"of the same probes: natural images are correlated (overlaps up to "
-        f"{float(overlaps):.2f} here), and Hebbian storage assumes nearly orthogonal "
-        "patterns.",
-        "The energy E = -1/2 x'Wx - b'x never increases under asynchronous updates; the "
-        "second figure shows it falling to the stored pattern's energy for each probe.",
-    ]
+        "half masks ({ref}). The Hebbian rule W = sum x x' - nI recalls only "
+        f"{heb_noise}/{n} and {heb_mask}/{n} of the same probes: natural images are "
+        f"correlated (overlaps up to {float(overlaps):.2f} here), and Hebbian storage "
+        "assumes nearly orthogonal patterns.")
     return Section(
         title="Hopfield associative memory",
         summary=summary,
-        paragraphs=paragraphs,
-        figures=[("stored, corrupted and recalled images", grid),
-                 ("energy against single-unit updates (recall from 20% noise)", energy)],
+        paragraphs=[
+            f"Six scikit-image pictures, resized to {SIZE}x{SIZE} and binarized at their "
+            f"median (bright pixels +1), are stored in a Hopfield network of {d} units with "
+            "the pseudo-inverse (projection) rule, which makes every linearly independent "
+            "set of patterns exact fixed points.",
+        ],
+        figures=[
+            (Caption("recall", lead_grid,
+                     "Stored, corrupted and recalled images, one column per picture: each "
+                     "recalled row should match the stored row pixel for pixel."),
+             grid),
+            (Caption("energy", "The energy E = -1/2 x'Wx - b'x never increases under "
+                     "asynchronous updates; {ref} shows it falling to the stored pattern's "
+                     "energy for each probe.",
+                     f"Energy against single-unit updates during recall from {NOISE:.0%} "
+                     "noise, one line per picture: every line falls and then stays flat "
+                     "(a fixed point)."),
+             enlarge_text(energy, 10)),
+        ],
     )

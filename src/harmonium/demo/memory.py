@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from harmonium.datasets import half_mask, load_digits
-from harmonium.demo import Section
+from harmonium.demo import Caption, Section
+from harmonium.demo.figures import enlarge_text
 from harmonium.models.dense import DenseAssociativeMemory
 from harmonium.models.hopfield import HopfieldNetwork
 from harmonium.models.modern_hopfield import ModernHopfield
@@ -66,8 +67,8 @@ def run(generator: torch.Generator) -> Section:
     rows = [res["original"], res["corrupted"], *(res[k][0] for k in acc)]
     grid = image_grid(
         [r[shown].reshape(-1, SIDE, SIDE).numpy() for r in rows],
-        row_labels=["original", "bottom hidden", "classical", "dense (exp)", "modern"],
-        col_labels=[str(d) for d in range(10)],
+        row_labels=["original", "query", "classical", "dense", "modern"],
+        col_labels=[str(d) for d in range(10)], cell=0.9,
     )
     summary = (f"Memories: {N_STORED} half-masked digits retrieved by classical "
                f"{acc['classical']:.0%}, dense {acc['dense']:.0%}, modern "
@@ -91,10 +92,16 @@ def run(generator: torch.Generator) -> Section:
         f"hidden (it compares only the visible half and fills in the rest): "
         f"{acc['modern']:.0%}.",
     ]
+    lead = ("{ref} shows one query per digit class and what each memory returns: the "
+            "classical network falls into the same few spurious states, the dense memory "
+            "often returns another digit, the modern memory the stored one.")
     return Section(
         title="Classical, dense and modern Hopfield memories",
         summary=summary,
         paragraphs=paragraphs,
-        figures=[("one query per digit: original, query, and each memory's retrieval",
-                  grid)],
+        figures=[(Caption("retrieval", lead,
+                          "One query per digit: the stored digit, the query (bottom half "
+                          "hidden) and each memory's retrieval. A correct retrieval "
+                          "repeats the top row."),
+                  enlarge_text(grid))],
     )
