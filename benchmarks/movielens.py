@@ -225,16 +225,19 @@ def _cell(s, digits=4):
 
 
 def write_markdown(result, path):
+    by_protocol = result.get("seeds_by_protocol") or dict.fromkeys(result["results"],
+                                                                    result["seeds"])
+    fewest = min(len(seeds) for seeds in by_protocol.values())
     lines = ["# MovieLens-small: RBM recommender vs Surprise on three protocols", "",
-             f"Seeds {result['seeds']} per protocol (one split each; mean ± std over seeds); "
-             f"RBM epochs {result['rbm_epochs']}; {result['threads']} thread(s) on a shared "
-             "2-core machine (fit times are medians, noisy)." + (
-                 f" Only {len(result['seeds'])} seeds, not 5, to fit this machine's time "
-                 "budget (`--seeds 5` runs the full protocol)."
-                 if len(result["seeds"]) < 5 else ""), ""]
+             f"Seeds {result['seeds']} (one split per protocol and seed; mean ± std over "
+             f"seeds); RBM epochs {result['rbm_epochs']}; {result['threads']} thread(s) on a "
+             "shared 2-core machine (fit times are medians, noisy)." + (
+                 f" Only {fewest} to {len(result['seeds'])} seeds per protocol, not 5, to "
+                 "fit this machine's time budget (`--seeds 5` runs the full protocol)."
+                 if fewest < 5 else ""), ""]
     for protocol, res in result["results"].items():
         order = sorted(res.items(), key=lambda kv: -kv[1]["rmse"]["mean"])
-        lines += [f"## Protocol: {protocol}", "",
+        lines += [f"## Protocol: {protocol} (seeds {by_protocol[protocol]})", "",
                   "| model | RMSE | MAE | precision@10 | nDCG@10 | MAP@10 | fit (median s) |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for name, s in order:
@@ -268,7 +271,10 @@ def merge_results(first, second):
     Statistics are recomputed from the per-seed values; group sizes are ``first``'s.
     """
     out = json.loads(json.dumps(first))
-    out["seeds"] = first["seeds"] + second["seeds"]
+    out["seeds"] = sorted(set(first["seeds"] + second["seeds"]))
+    seeds = first.get("seeds_by_protocol") or dict.fromkeys(first["results"], first["seeds"])
+    out["seeds_by_protocol"] = {p: seeds.get(p, []) + (second["seeds"] if p in second[
+        "results"] else []) for p in {**first["results"], **second["results"]}}
     for protocol, models in second["results"].items():
         for name, s in models.items():
             mine = out["results"].setdefault(protocol, {}).setdefault(name, s)

@@ -53,13 +53,13 @@ def main(argv=None) -> None:
     rows = []
     for name, package in sides.items():
         rec = package.RBMRecommender(orientation="item", epochs=args.epochs)
-        tic = time.perf_counter()
+        tic, cpu = time.perf_counter(), time.process_time()
         rec.fit(u[train], i[train], r[train],
                 generator=torch.Generator().manual_seed(args.seed), progress=False)
-        seconds = time.perf_counter() - tic
+        seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
         pred = rec.predict(u[test], i[test])
         rows.append({"tree": name, "rmse": float(np.sqrt(np.mean((pred - r[test]) ** 2))),
-                     "fit_seconds": seconds,
+                     "fit_seconds": seconds, "fit_cpu_seconds": cpu,
                      "epoch_seconds": [h["seconds"] for h in rec.history_]})
         print(rows[-1], flush=True)
     meta = {"seed": args.seed, "baseline": str(args.baseline), "threads": 1,
@@ -71,10 +71,11 @@ def main(argv=None) -> None:
              f"MovieLens-small, seed {args.seed} random 90/10 split, default item RBM, "
              f"{args.epochs} epochs, 1 thread, both in one process; baseline "
              f"`{args.baseline}`.", "",
-             "| tree | test RMSE | fit seconds | median seconds per epoch |",
-             "| --- | --- | --- | --- |"]
+             "| tree | test RMSE | fit seconds | fit CPU seconds | median seconds per epoch |",
+             "| --- | --- | --- | --- | --- |"]
     lines += [f"| {row['tree']} | {row['rmse']:.5f} | {row['fit_seconds']:.1f} | "
-              f"{np.median(row['epoch_seconds']):.2f} |" for row in rows]
+              f"{row['fit_cpu_seconds']:.1f} | {np.median(row['epoch_seconds']):.2f} |"
+              for row in rows]
     (OUT / "recommender_ab.md").write_text("\n".join(lines) + "\n")
 
 

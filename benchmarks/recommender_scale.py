@@ -224,22 +224,24 @@ def train(rec, gen, n_batches: int) -> dict:
         perm = torch.randperm(n_cases, generator=torch.Generator().manual_seed(1))
         cases = perm[:min(n_cases, n_batches * rec.batch_size)].sort().values
     rated = int(counts[cases].sum())
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     train_recommender(rec, cases.to(rec.device), 1, rec.cd_steps[:1], generator=gen,
                       progress=False)
-    seconds = time.perf_counter() - tic
+    seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
     batches = -(-len(cases) // rec.batch_size)
     total = int(counts.sum())
     return {
         "full_epoch": n_batches == 0, "batches": batches, "cases": len(cases),
         "cases_in_epoch": n_cases, "rated_entries": rated, "seconds": round(seconds, 2),
         "seconds_per_batch": round(seconds / batches, 3),
+        # CPU time of this process (less sensitive to other jobs on a shared machine)
+        "cpu_seconds_per_batch": round(cpu / batches, 3),
         "cases_per_s": round(len(cases) / seconds, 1),
         "ratings_per_s": round(rated / seconds),
         "batches_in_epoch": -(-n_cases // rec.batch_size),
         # the sample is a uniform random subset of the cases, so seconds per batch times
-        # the batches of an epoch is the estimate (part of a batch's cost is the dense
-        # update of all of W, which does not depend on the ratings it holds)
+        # the batches of an epoch is the estimate (the end-of-epoch catch-up of the
+        # untouched weight rows, O(all of W) once, is in the sample's time)
         "epoch_seconds": round(seconds if n_batches == 0 else
                                seconds / batches * -(-n_cases // rec.batch_size), 1),
         "epoch_seconds_by_ratings": round(total / (rated / seconds), 1),
@@ -299,7 +301,10 @@ def write_report(tag: str, run: dict) -> None:
                           f"run)")
             lines += [f"Training: {tr['cases']:,} of {tr['cases_in_epoch']:,} cases "
                       f"({tr['rated_entries']:,} rated entries) in {tr['batches']} batches: "
-                      f"{tr['seconds_per_batch']:.3f} s per batch, {tr['cases_per_s']:,.1f} "
+                      f"{tr['seconds_per_batch']:.3f} s per batch" + (
+                          f" ({tr['cpu_seconds_per_batch']:.3f} s of CPU time)"
+                          if "cpu_seconds_per_batch" in tr else "") +
+                      f", {tr['cases_per_s']:,.1f} "
                       f"cases/s, {tr['ratings_per_s']:,} rated entries/s; {epoch}. "
                       f"Parameters finite afterwards: {tr['finite']}.", ""]
         else:
