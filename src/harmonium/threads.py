@@ -22,7 +22,7 @@ import os
 import time
 
 __all__ = ["ENV_VAR", "REPRODUCIBLE_MKL", "available_cores", "busy_cores", "choose_threads",
-           "configure", "parse_threads", "set_threads"]
+           "configure", "elementwise", "parse_threads", "set_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,43 @@ ENV_VAR = "HARMONIUM_THREADS"
 #: MKL's conditional numerical reproducibility: GEMM results independent of the thread
 #: count (read by MKL at its first call, so it must be set before any product)
 REPRODUCIBLE_MKL = "AUTO,STRICT"
+# torch runs an elementwise operation on one thread below this many elements
+# (at::internal::GRAIN_SIZE); blocks of _BLOCK, a multiple of every SIMD width, stay below
+_SPLIT_SIZE = 32768
+_BLOCK = 16384
 # a core counts as free when less than this fraction of it is used by others
 _BUSY_MARGIN = 0.5
+
+
+def elementwise(fn, x):
+    """``fn(x)`` for an elementwise ``fn``, with the same bits whatever the thread count.
+
+    Above 32,768 elements torch splits an elementwise operation across its threads. The
+    split points move with the thread count and can fall inside a SIMD vector, where
+    torch's scalar code takes over; for ``exp``, ``sigmoid`` or ``tanh`` the scalar and
+    vector codes round differently, so the last bit of a few elements depends on the
+    thread count. Computed in blocks of 16,384 elements (each below the size torch
+    splits, and a whole number of vectors), the result is the one a single thread
+    gives on the whole tensor, with any thread count. Used for the conditional means
+    and probabilities that feed sampling and gradients.
+
+    Parameters
+    ----------
+    fn : callable
+        Elementwise, e.g. ``torch.sigmoid``.
+    x : torch.Tensor, any shape
+
+    Returns
+    -------
+    torch.Tensor, the shape of ``x``
+        ``fn(x)``; on one thread, on a GPU or for a non-contiguous ``x``, exactly ``fn(x)``.
+    """
+    import torch
+
+    if (x.numel() < _SPLIT_SIZE or x.device.type != "cpu" or not x.is_contiguous()
+            or torch.get_num_threads() == 1):
+        return fn(x)
+    return torch.cat([fn(block) for block in x.view(-1).split(_BLOCK)]).view(x.shape)
 
 
 def parse_threads(text: str, source: str = ENV_VAR) -> int | None:
