@@ -126,29 +126,33 @@ display(filters_figure(rbm.weight.detach(), (8, 8), n_cols=20, max_filters=60, c
 # state's means. Plain Gibbs chains move slowly between the modes of a sharp model;
 # parallel tempering runs copies at higher temperatures, where the landscape is flatter,
 # and swaps states between neighbours, so the chains at temperature 1 keep visiting new
-# digits.
+# digits. Top row: ten Gibbs chains after 1000 sweeps (means of the last step); bottom
+# row: the temperature-1 chains of a 6-temperature ladder after 300 steps (binary
+# samples).
 
 # %%
-gibbs = harmonium.generate(rbm, 20, steps=1000, generator=g, mean=True)
-tempering = ParallelTempering(betas=6, n_chains=20)
+gibbs = harmonium.generate(rbm, 10, steps=1000, generator=g, mean=True)
+tempering = ParallelTempering(betas=6, n_chains=10)
 tempered = tempering.run(rbm, 300, generator=g, progress=False)
 print("swap acceptance between neighbouring temperatures:",
       np.round(tempering.swap_rates.numpy(), 2))
 display(image_grid([as_images(gibbs), as_images(tempered)],
-                   row_labels=["Gibbs, 1000 sweeps", "tempering, 300 steps"], cell=0.6))
+                   row_labels=["Gibbs", "tempering"], cell=0.8))
 
 # %% [markdown]
 # Inpainting clamps the observed pixels and samples the rest from
 # $p(v_{\text{hidden}} \mid v_{\text{observed}})$. Here the bottom half of ten test digits
-# is hidden (drawn grey) and filled in by 200 sweeps.
+# is hidden (drawn grey) and filled in by 200 sweeps: sampled (one binary draw of the
+# missing pixels), and by the deterministic mean-field iteration (their probabilities).
 
 # %%
 observed = half_mask((8, 8), "bottom")  # True = observed
 examples = test[:10]
 filled = harmonium.inpaint(rbm, examples, observed, steps=200, generator=g)
+smooth = harmonium.inpaint(rbm, examples, observed, steps=200, mean_field=True)
 shown = torch.where(observed, examples, torch.tensor(0.5))
-display(image_grid([as_images(examples), as_images(shown), as_images(filled)],
-                   row_labels=["test digit", "top half", "inpainted"], cell=0.6))
+display(image_grid([as_images(x) for x in (examples, shown, filled, smooth)],
+                   row_labels=["test digit", "top half", "sampled", "mean field"], cell=0.8))
 
 # %% [markdown]
 # ## 3. CD, PCD and parallel tempering, scored exactly
@@ -181,13 +185,13 @@ for name, method in [("CD-1", harmonium.CD(1)), ("PCD", harmonium.PCD(100)),
 
 # %% [markdown]
 # At this size and budget CD-1 does as well as the persistent methods or better: the
-# 8x8 digits are an easy distribution, and 16 hidden units a small model. The
-# difference shows in what the models
-# *generate*: CD-1 only ever looks one step away from the data, so nothing stops its
-# free-running chains from settling in regions the data never visit. On MNIST the gap
-# is large (`benchmarks/results/mnist_loglik.md`: CD-1 gets worse with training, centered
-# PCD reaches -85.6 nats). Samples of each small model, 1000 Gibbs sweeps from random
-# starts:
+# 8x8 digits are an easy distribution, 16 hidden units a small model and 10 epochs a
+# short run. Their samples (1000 Gibbs sweeps from random starts, below) are crude for
+# all three; the persistent chains of PCD and PT, which follow the model rather than
+# the data, settle in fewer modes after this short training. The methods part ways at
+# scale: on MNIST (`benchmarks/results/mnist_loglik.md`) CD-1's log-likelihood gets
+# *worse* with training while centered PCD reaches -85.6 nats, because CD-1 only ever
+# looks one step away from the data and never sees where its own chains go.
 
 # %%
 display(image_grid(
@@ -239,6 +243,9 @@ print("test log-likelihood, reverse AIS:", log_likelihood(rbm, test, backward))
 # CD-1 every label tends to dream the same blob), 15 epochs each on the grey-level
 # digits. The top RBM classifies by the label with the lowest free energy; clamping a
 # label and running Gibbs sampling in the top RBM, then passing down, *dreams* a digit.
+# With this small net and short training some labels dream their class clearly and
+# others blur into a neighbouring one (the MNIST benchmark's dreams are in
+# `benchmarks/results/mnist_dbn.md`).
 
 # %%
 dbn_g = torch.Generator().manual_seed(0)
