@@ -24,7 +24,9 @@ Configurations (torch threads x OpenMP wait policy x MKL reproducible mode):
 ``default`` (torch's own choice: one thread per core), ``default+passive``
 (``OMP_WAIT_POLICY=PASSIVE``), ``1``, ``auto`` (:func:`harmonium.threads.choose_threads`:
 free cores), ``1+cnr`` and ``default+cnr`` (``MKL_CBWR=AUTO,STRICT``, the reproducible
-mode :func:`harmonium.threads.configure` sets; ``auto+cnr`` is what the CLI does).
+mode :func:`harmonium.threads.configure` sets), and ``cli``: what the ``harmonium``
+command does (free cores, passive waiting, reproducible MKL). ``--configs`` and
+``--neighbours`` choose a subset, ``--out`` the results' name.
 
 Neighbours, started by this script for the duration of a block of runs: ``none``; a
 pure-Python busy loop pinned to the last core (``pinned``); a NumPy matrix-product loop
@@ -58,6 +60,7 @@ CONFIGS = {  # name -> (threads: "default" | "1" | "auto", extra environment)
     "auto": ("auto", {}),
     "1+cnr": ("1", {"MKL_CBWR": "AUTO,STRICT"}),
     "default+cnr": ("default", {"MKL_CBWR": "AUTO,STRICT"}),
+    "cli": ("auto", {"OMP_WAIT_POLICY": "PASSIVE", "MKL_CBWR": "AUTO,STRICT"}),
 }
 NEIGHBOURS = {
     "none": None,
@@ -176,20 +179,20 @@ def _run_child(config: str, cap: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(reps: int, cap: float, seed: int = 0) -> list[dict]:
+def measure(reps: int, cap: float, configs, neighbours, seed: int = 0) -> list[dict]:
     """Every configuration under every neighbour, ``reps`` times, shuffled per block."""
     shuffle = random.Random(seed)
     records = []
     for rep in range(reps):
-        for neighbour, code in NEIGHBOURS.items():
-            proc = None
+        for neighbour in neighbours:
+            code, proc = NEIGHBOURS[neighbour], None
             if code is not None:
                 proc = subprocess.Popen([sys.executable, "-c", code],
                                         env={**os.environ, "OMP_NUM_THREADS": "1",
                                              "OPENBLAS_NUM_THREADS": "1"})
                 time.sleep(0.5)
             try:
-                order = list(CONFIGS)
+                order = list(configs)
                 shuffle.shuffle(order)
                 for config in order:
                     record = _run_child(config, cap)
@@ -207,8 +210,9 @@ def measure(reps: int, cap: float, seed: int = 0) -> list[dict]:
 def summarise(records: list[dict]) -> dict:
     """Median and spread of each rate; the slowdown against 1 thread with the same neighbour."""
     table = {}
-    for neighbour in NEIGHBOURS:
-        for config in CONFIGS:
+    configs = [c for c in CONFIGS if any(r["config"] == c for r in records)]
+    for neighbour in dict.fromkeys(r["neighbour"] for r in records):
+        for config in configs:
             runs = [r for r in records if r["config"] == config and r["neighbour"] == neighbour]
             row = {"threads": sorted({r["threads"] for r in runs}),
                    "busy_before": statistics.median(r["busy_before"] for r in runs)}
@@ -248,7 +252,7 @@ def markdown(table: dict, meta: dict) -> str:
     lines += ["", "Fingerprints of the first grain (RBM weights after 500 CD-1 samples; "
               "AIS log Z; recall fraction), all runs of a configuration pooled:", "",
               "| config | CD-1 | AIS | hopfield |", "| --- | --- | --- | --- |"]
-    for config in CONFIGS:
+    for config in dict.fromkeys(key.split("|")[1] for key in table):
         cells = []
         for w in WORKLOADS:
             prints = sorted({p for key, row in table.items() if key.endswith(f"|{config}")
@@ -262,6 +266,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--cap", type=float, default=1.0, help="seconds per workload per run")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--neighbours", nargs="+", choices=list(NEIGHBOURS),
+                        default=list(NEIGHBOURS))
+    parser.add_argument("--out", default="shared_machine", help="results file name")
     parser.add_argument("--child", choices=("default", "1", "auto"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -270,16 +278,16 @@ def main() -> None:
     import torch
 
     tic = time.perf_counter()
-    records = measure(args.reps, args.cap)
+    records = measure(args.reps, args.cap, args.configs, args.neighbours)
     meta = {"machine": f"{platform.processor() or platform.machine()}, "
                        f"{len(os.sched_getaffinity(0))} cores",
             "torch": torch.__version__, "reps": args.reps, "cap": args.cap,
             "wall_s": time.perf_counter() - tic}
     table = summarise(records)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "shared_machine.json").write_text(
+    (RESULTS / f"{args.out}.json").write_text(
         json.dumps({"meta": meta, "summary": table, "runs": records}, indent=1))
-    (RESULTS / "shared_machine.md").write_text(markdown(table, meta))
+    (RESULTS / f"{args.out}.md").write_text(markdown(table, meta))
     print(markdown(table, meta))
 
 
