@@ -136,6 +136,9 @@ def test_rbm_with_potts_visible_units_scores_saves_and_anneals(tmp_path):
         f = rbm.free_energy_visible(variants.reshape(-1, 4, 3)).view(6, 3)
         expected += torch.log_softmax(-f, 1).gather(1, v[:, i].argmax(-1, keepdim=True))[:, 0]
     torch.testing.assert_close(pseudo_log_likelihood(rbm, v), expected)
+    harmonium.fit(rbm, v.repeat(20, 1, 1), harmonium.PCD(5), epochs=2, batch_size=30,
+                  weight_decay=0.01, generator=g, progress=False)
+    assert rbm.visible.bias.detach().sum(-1).abs().max() < 1e-12  # kept in the gauge
     harmonium.save(rbm, tmp_path / "potts_rbm.safetensors")
     back = harmonium.load(tmp_path / "potts_rbm.safetensors")
     assert type(back.visible) is Potts
