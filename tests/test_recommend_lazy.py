@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harmonium import RBMRecommender
-from harmonium.tasks import _recommend_task
+from harmonium.tasks import _recommend_lazy, _recommend_task
 from harmonium.tasks._recommend_lazy import LazyRowMomentum
 from harmonium.training.sgd import MomentumSGD
 
@@ -53,7 +53,8 @@ def test_lazy_rows_equal_the_dense_recurrence():
             for group in opt.param_groups:
                 group["lr"] = lr
         for _ in range(7 + epoch):
-            rows = torch.randperm(20, generator=g)[: int(torch.randint(1, 6, (1,),
+            # 1 to 12 of 20 rows: lazy steps and steps that update every row
+            rows = torch.randperm(20, generator=g)[: int(torch.randint(1, 13, (1,),
                                                                        generator=g))]
             grad = torch.zeros_like(start)
             grad[rows] = torch.randn(len(rows), 3, 4, generator=g, dtype=torch.float64)
@@ -83,7 +84,10 @@ TRIPLES = (["a", "a", "b", "b", "c", "c", "c", "d", "e", "e"],
                                      {"conditional": True}, {"factors": 2},
                                      {"conditional": True, "factors": 2,
                                       "orientation": "user"}])
-def test_training_equals_the_dense_optimiser(options, monkeypatch):
+@pytest.mark.parametrize("dense_share", [1.0, 0.25])  # always lazy; the default
+def test_training_equals_the_dense_optimiser(options, dense_share, monkeypatch):
+    monkeypatch.setattr(_recommend_lazy, "DENSE_SHARE", dense_share)
+
     def fit():
         rec = RBMRecommender(3, epochs=4, batch_size=2, dtype=torch.float64, **options)
         implicit = (["a", "d"], ["z", "x"]) if options.get("conditional") else None
