@@ -18,7 +18,8 @@ from harmonium.cli.main import build_parser, main
 
 # what each positional argument names: a kind of input file, per command group
 INPUTS = {"data": "data", "probe": "image", "images": "image", "ratings": "ratings",
-          "model": {"rbm": "rbm", "dbn": "dbn", "dbm": "dbm", "recommend": "recommender"},
+          "model": {"rbm": "rbm", "dbn": "dbn", "dbm": "dbm", "recommend": "recommender",
+                    "potts": "potts"},
           "memory": {"hopfield": "hopfield", "memory": "memory"}}
 SUFFIX = {"data": ".npy", "image": ".png", "ratings": ".csv"}  # model files: .safetensors
 # arguments that keep a run that starts cheap (tiny models, few steps)
@@ -32,6 +33,9 @@ BASE = {
     ("dbm", "train"): ["--layers", "3", "2", "--pretrain-epochs", "1", "--epochs", "1",
                        "--sweeps", "1", "--fine-tune-epochs", "0", "--batch-size", "3", "-q"],
     ("dbm", "evaluate"): ["--chains", "2", "--betas", "3", "--mean-field-steps", "2", "-q"],
+    ("potts", "fit"): ["--epochs", "1", "--iterations", "2", "-q"],
+    ("potts", "sample"): ["-n", "2", "--sweeps", "2"],
+    ("potts", "plant"): ["--sites", "4", "--states", "3", "--contacts", "2"],
     ("hopfield", "store"): ["--size", "4"],
     ("hopfield", "capacity"): ["--units", "10", "--alphas", "0.1", "--trials", "1",
                                "--no-progress"],
@@ -112,6 +116,7 @@ def files(tmp_path_factory):
         "hopfield": ["hopfield", "store", str(out["image"]), "--size", "4"],
         "memory": ["memory", "store", str(out["image"]), "--size", "4"],
         "recommender": ["recommend", "train", str(out["ratings"]), *BASE[("recommend", "train")]],
+        "potts": ["potts", "plant", *BASE[("potts", "plant")]],
     }.items():
         out[kind] = tmp / f"{kind}.safetensors"
         assert main([*argv, "-o", str(out[kind])]) == 0, kind

@@ -20,7 +20,7 @@ from harmonium.threads import configure as configure_threads
 from harmonium.threads import parse_threads
 
 # command modules, in the order they appear in --help
-_COMMANDS = ["demo", "data", "hopfield", "memory", "rbm", "dbn", "dbm", "recommend"]
+_COMMANDS = ["demo", "data", "hopfield", "memory", "rbm", "dbn", "dbm", "recommend", "potts"]
 
 EXIT_USAGE = 2
 
