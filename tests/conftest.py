@@ -1,5 +1,11 @@
 import os
 
+# MKL's reproducible mode, which the CLI sets (harmonium.threads.configure), for this
+# process and the ones it starts alike: MKL reads it once, so a CLI call in-process
+# could not switch this process, but its children would inherit it and compute other
+# bits than this process does.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
 import torch
 
 # Two pytest-xdist workers on two cores: one thread each avoids oversubscription.
