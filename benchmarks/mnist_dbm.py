@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -43,6 +44,11 @@ from mnist_loglik import DATA, RESULTS, load_binarized
 PUBLISHED = {"source": "Salakhutdinov and Hinton 2009, 784-500-1000 DBM",
              "test_bound_nats": -84.62, "test_error_percent": 0.95}
 N_FIT = 50000  # fine-tuning: images the net is trained on; the rest choose the rate
+
+
+def _bracket(result) -> list:
+    """The 3-sigma bracket of an AIS estimate, ``None`` for an open (infinite) end."""
+    return [round(b, 3) if math.isfinite(b) else None for b in result.bracket(3)]
 
 
 def _timed(seconds: dict, name: str, fn):
@@ -102,7 +108,6 @@ def run(args) -> dict:
     bounds = _timed(seconds, "bounds", lambda: {
         "test_bound_nats": _bound(dbm, xt, result.log_z, 30),
         "train_bound_nats": _bound(dbm, x[:10000], result.log_z, 30)})
-    low, high = result.bracket(3)
     finetune = _fine_tune(dbm, x, y, args, seconds, g)
     test_error = _timed(seconds, "test error", lambda: 100.0 * (
         dbm.predict(xt, steps=args.mf_steps) != yt).float().mean().item())
@@ -120,8 +125,7 @@ def run(args) -> dict:
         "hyperparameters": {"pretrain_lr": args.pretrain_lr, "joint_lr": args.lr,
                             "momentum": 0.5, "weight_decay": args.weight_decay,
                             "batch_size": 100, "seed": args.seed},
-        "log_z": round(result.log_z, 3), "log_z_bracket_3sigma": [round(low, 3),
-                                                                  round(high, 3)],
+        "log_z": round(result.log_z, 3), "log_z_bracket_3sigma": _bracket(result),
         **{k: round(v, 3) for k, v in bounds.items()},
         **finetune, "test_error_percent": round(test_error, 3),
         "published": PUBLISHED, "seconds": seconds,
@@ -139,10 +143,9 @@ def ais_only(args) -> dict:
     result = _timed(seconds, "AIS", lambda: ais_dbm(
         dbm, n_chains=args.chains, n_betas=args.n_betas, base=x, generator=g,
         progress=not args.quiet))
-    low, high = result.bracket(3)
     return {"model": str(args.model), "ais_chains": args.chains, "ais_betas": args.n_betas,
             "log_z": round(result.log_z, 3), "log_z_std_err": round(result.log_z_std_err, 4),
-            "log_z_bracket_3sigma": [round(low, 3), round(high, 3)],
+            "log_z_bracket_3sigma": _bracket(result),
             "test_bound_nats": round(_bound(dbm, xt, result.log_z, 30), 3),
             "train_bound_nats": round(_bound(dbm, x[:10000], result.log_z, 30), 3),
             "seconds": seconds}
@@ -150,7 +153,7 @@ def ais_only(args) -> dict:
 
 def markdown(r: dict) -> str:
     b = r["budget"]
-    lo, hi = r["log_z_bracket_3sigma"]
+    lo, hi = (float("-inf") if v is None else v for v in r["log_z_bracket_3sigma"])
     budget = (f"{'-'.join(map(str, b['sizes']))} DBM, {b['train_rows']} training images; "
               f"pretraining {b['pretrain_epochs_per_layer']} CD-1 epochs per layer; joint "
               f"training {b['joint_epochs']} epochs ({b['joint_updates']} updates, "
