@@ -88,17 +88,21 @@ class LazyRowMomentum(torch.optim.Optimizer):
         last = self._last.setdefault(p, torch.zeros(p.shape[0], dtype=torch.long,
                                                     device=p.device))
         behind = self._clock - (last if rows is None else last[rows])
-        if rows is None:
-            rows = torch.arange(p.shape[0], device=p.device)
-        lagging = behind > 0
-        if not bool(lagging.any()):
+        if not bool((behind > 0).any()):
             return
-        rows, behind = rows[lagging], behind[lagging]
-        c = self._power((group["lr"], group["momentum"], group["decay"]), behind).to(p)
-        shape = (-1,) + (1,) * (p.dim() - 1)
+        key, shape = (group["lr"], group["momentum"], group["decay"]), (-1,) + (1,) * (
+            p.dim() - 1)
+        c = self._power(key, behind).to(p).unbind(1)  # rows level with the clock: identity
+        (c00, c01), (c10, c11) = ((m.reshape(shape) for m in row.unbind(1)) for row in c)
+        if rows is None:  # in place, one temporary of p's size
+            old = p * c10
+            p.mul_(c00).addcmul_(buf, c01)
+            buf.mul_(c11).add_(old)
+            last.fill_(self._clock)
+            return
         w, v = p.index_select(0, rows), buf.index_select(0, rows)
-        p.index_copy_(0, rows, c[:, 0, 0].reshape(shape) * w + c[:, 0, 1].reshape(shape) * v)
-        buf.index_copy_(0, rows, c[:, 1, 0].reshape(shape) * w + c[:, 1, 1].reshape(shape) * v)
+        p.index_copy_(0, rows, c00 * w + c01 * v)
+        buf.index_copy_(0, rows, c10 * w + c11 * v)
         last[rows] = self._clock
 
     def _buffer(self, p) -> torch.Tensor:
