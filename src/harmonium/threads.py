@@ -1,10 +1,11 @@
 """How many CPU threads torch uses, chosen for machines shared with other processes.
 
-torch's default is one thread per core. When another process keeps one of those cores
-busy, every parallel region waits for the thread that shares a core with it, and a
-command can run many times slower than with one thread (``docs/performance.md``,
-"Threads on shared machines", has the measurements). This module picks the thread
-count from the cores this process may use and how busy they are, lets the user
+torch's default is one thread per core, and its OpenMP threads spin while they wait.
+When another process keeps one of those cores busy, the spinning threads steal its
+time and every parallel region waits for the thread that shares it: a command can run
+many times slower than with one thread (``docs/performance.md``, "Threads on shared
+machines", has the measurements). This module picks the thread count from the cores
+this process may use (and, where threads spin, how busy they are), lets the user
 override it (``HARMONIUM_THREADS`` or the CLI's ``--threads``), and asks MKL for its
 reproducible mode, so that a seeded run gives the same numbers whatever the thread
 count.
@@ -162,17 +163,33 @@ def busy_cores(interval: float = 0.1) -> float:
     return (second[0] - first[0]) / total * (os.cpu_count() or 1)
 
 
-def choose_threads(interval: float = 0.1) -> int:
-    """The thread count for this machine now: the cores that nobody else is using.
+def choose_threads(interval: float = 0.1, *, passive: bool | None = None) -> int:
+    """The thread count for this machine now.
 
-    ``floor(available_cores() - busy_cores() + 0.5)``, at least 1: a neighbour that
-    keeps a core more than half busy takes that core out of the count.
+    With passive waiting (idle OpenMP threads sleep): every available core, at least 1.
+    Otherwise the cores that nobody else is using,
+    ``floor(available_cores() - busy_cores() + 0.5)``, at least 1: spinning threads on a
+    core that another process keeps busy are what made commands many times slower.
+    (``benchmarks/results/shared_machine*.md``: on a busy 2-core machine, 2 passive
+    threads ran at 0.9x to 6.6x the rate of 1 thread, 2 spinning ones at 0.07x to 0.47x.)
+
+    Parameters
+    ----------
+    interval : float
+        Seconds over which to sample how busy the cores are (spinning case only).
+    passive : bool, optional
+        Whether OpenMP waits passively; default: ``OMP_WAIT_POLICY`` is ``PASSIVE`` in
+        the environment (it takes effect only if it was set before torch loaded).
 
     Returns
     -------
     int
         >= 1.
     """
+    if passive is None:
+        passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+    if passive:
+        return max(1, int(available_cores()))
     free = available_cores() - busy_cores(interval)
     return max(1, int(free + _BUSY_MARGIN))
 
