@@ -102,3 +102,10 @@ def test_training_equals_the_dense_optimiser(options, dense_share, monkeypatch):
         torch.testing.assert_close(p, q, msg=name)
     q = (["a", "b", "e"], ["w", "x", "y"])
     np.testing.assert_allclose(lazy.predict(*q), dense.predict(*q), rtol=1e-10)
+
+
+def test_step_takes_no_closure():
+    w = torch.zeros(2, requires_grad=True)
+    opt = LazyRowMomentum([{"params": [w], "decay": 0.0, "rows": False}], lr=0.1, momentum=0.9)
+    with pytest.raises(TypeError, match="closure"):
+        opt.step(lambda: 0.0)

@@ -112,12 +112,15 @@ class LazyRowMomentum(torch.optim.Optimizer):
         return state["momentum_buffer"]
 
     @torch.no_grad()
-    def step(self, closure=None):
-        """One update of every parameter with a gradient (row groups: touched rows only)."""
-        loss = None
+    def step(self, closure=None) -> None:
+        """One update of every parameter with a gradient (row groups: touched rows only).
+
+        The gradients come from the task's step (:meth:`touch` first); a closure
+        re-evaluating the loss is not supported.
+        """
         if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+            raise TypeError("LazyRowMomentum.step takes no closure: touch the rows, compute "
+                            "the gradient, then call step()")
         for group in self.param_groups:
             lr, mu, lam = group["lr"], group["momentum"], group["decay"]
             for p in group["params"]:
@@ -137,7 +140,6 @@ class LazyRowMomentum(torch.optim.Optimizer):
                 p.index_copy_(0, rows, w.sub_(v, alpha=lr))
                 self._last[p][rows] = self._clock + 1
         self._clock += 1
-        return loss
 
     @torch.no_grad()
     def flush(self) -> None:
