@@ -10,7 +10,9 @@ and leak-free ranking metrics (precision@10, nDCG@10, MAP@10; relevant = true ra
 >= 4; each user's top 10 among all items they did not rate in training, ranked from
 training information only).
 
-Models in the same run: global mean; our regularised bias model
+Models in the same run: the conditional RBM whose r flags the training ratings only
+(chosen on validation, benchmarks/recommender_variants.py); global mean; our
+regularised bias model
 (harmonium.ratings.BiasModel); Surprise's BaselineOnly, SVD, SVDpp and KNNBaseline
 (item-based, pearson_baseline similarity; no ranking metrics: scoring every item for
 every user is beyond this machine's budget for it); the default RBM (item
@@ -54,6 +56,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-smal
 RBM_DEFAULT, RBM_VALIDATED = "RBM item (default)", "RBM item, early stopping on validation"
 BLEND = "blend RBM + bias + SVD (weights fit on validation)"
 CONDITIONAL = "RBM item conditional, held-out pairs flagged (Netflix setting; RMSE only)"
+# chosen on validation (benchmarks/recommender_variants.py): r flags the training ratings
+CONDITIONAL_TRAIN = "RBM item conditional (training ratings flagged)"
 
 
 class Constant:
@@ -128,8 +132,8 @@ def surprise_models():
     }
 
 
-def fit_rbm(seed, u, i, r, t, epochs, validation=None, implicit=None):
-    rec = RBMRecommender(epochs=epochs, conditional=implicit is not None)
+def fit_rbm(seed, u, i, r, t, epochs, validation=None, implicit=None, conditional=False):
+    rec = RBMRecommender(epochs=epochs, conditional=conditional or implicit is not None)
     start = time.perf_counter()
     rec.fit(u, i, r, timestamps=t, validation=validation, implicit=implicit, progress=False,
             generator=torch.Generator().manual_seed(seed))
@@ -154,6 +158,11 @@ def one_split(data, protocol, seed, args, record):
                 m[key] = None
         record(protocol, name, m)
 
+    if protocol != "users":  # held-out users are unknown: the bias model, as below
+        rec, seconds = fit_rbm(seed, ut, it, rt, tt, args.epochs, conditional=True)
+        score(CONDITIONAL_TRAIN, rec, seconds)
+    if args.only_conditional:
+        return
     score("global mean", Constant(rt), ranking=False)
     start = time.perf_counter()
     score("user+item bias (ours)", BiasModel().fit(ut, it, rt), time.perf_counter() - start)
@@ -273,8 +282,9 @@ def merge_results(first, second):
     out = json.loads(json.dumps(first))
     out["seeds"] = sorted(set(first["seeds"] + second["seeds"]))
     seeds = first.get("seeds_by_protocol") or dict.fromkeys(first["results"], first["seeds"])
-    out["seeds_by_protocol"] = {p: seeds.get(p, []) + (second["seeds"] if p in second[
-        "results"] else []) for p in {**first["results"], **second["results"]}}
+    out["seeds_by_protocol"] = {p: sorted(set(seeds.get(p, []) + (
+        second["seeds"] if p in second["results"] else [])))
+        for p in {**first["results"], **second["results"]}}
     for protocol, models in second["results"].items():
         for name, s in models.items():
             mine = out["results"].setdefault(protocol, {}).setdefault(name, s)
@@ -302,6 +312,8 @@ def main():
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--only-conditional", action="store_true",
+                   help=f"fit only the {CONDITIONAL_TRAIN!r} model (to add it to a run)")
     p.add_argument("--name", default=None, help="results file stem (default movielens)")
     p.add_argument("--merge", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
                    help="join two results files into results/movielens.json and stop")
