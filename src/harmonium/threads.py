@@ -5,7 +5,7 @@ When another process keeps one of those cores busy, the spinning threads steal i
 time and every parallel region waits for the thread that shares it: a command can run
 many times slower than with one thread (``docs/performance.md``, "Threads on shared
 machines", has the measurements). This module picks the thread count from the cores
-this process may use (and, where threads spin, how busy they are), lets the user
+this process may use and how busy they are, lets the user
 override it (``HARMONIUM_THREADS`` or the CLI's ``--threads``), and asks MKL for its
 reproducible mode, so that a seeded run gives the same numbers whatever the thread
 count.
@@ -163,33 +163,25 @@ def busy_cores(interval: float = 0.1) -> float:
     return (second[0] - first[0]) / total * (os.cpu_count() or 1)
 
 
-def choose_threads(interval: float = 0.1, *, passive: bool | None = None) -> int:
-    """The thread count for this machine now.
+def choose_threads(interval: float = 0.1) -> int:
+    """The thread count for this machine now: the cores that nobody else is using.
 
-    With passive waiting (idle OpenMP threads sleep): every available core, at least 1.
-    Otherwise the cores that nobody else is using,
-    ``floor(available_cores() - busy_cores() + 0.5)``, at least 1: spinning threads on a
-    core that another process keeps busy are what made commands many times slower.
-    (``benchmarks/results/shared_machine*.md``: on a busy 2-core machine, 2 passive
-    threads ran at 0.9x to 6.6x the rate of 1 thread, 2 spinning ones at 0.07x to 0.47x.)
+    ``floor(available_cores() - busy_cores() + 0.5)``, at least 1: a neighbour that
+    keeps a core more than half busy takes that core out of the count. On a busy 2-core
+    machine (``benchmarks/results/shared_machine*.md``) this ran at 0.76x to 1.9x the
+    rate of a fixed single thread (noise), where every core with passive waiting ran at
+    0.49x to 6.6x and every core with spinning threads at 0.05x to 0.47x.
 
     Parameters
     ----------
     interval : float
-        Seconds over which to sample how busy the cores are (spinning case only).
-    passive : bool, optional
-        Whether OpenMP waits passively; default: ``OMP_WAIT_POLICY`` is ``PASSIVE`` in
-        the environment (it takes effect only if it was set before torch loaded).
+        Seconds over which to sample how busy the cores are.
 
     Returns
     -------
     int
         >= 1.
     """
-    if passive is None:
-        passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
-    if passive:
-        return max(1, int(available_cores()))
     free = available_cores() - busy_cores(interval)
     return max(1, int(free + _BUSY_MARGIN))
 
