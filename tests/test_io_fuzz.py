@@ -45,6 +45,8 @@ def _models() -> dict[str, object]:
         "DenseAssociativeMemory": harmonium.DenseAssociativeMemory(5).store(spins),
         "ModernHopfield": harmonium.ModernHopfield().store(torch.randn(3, 4, generator=g)),
         "RBMRecommender": rec,
+        "DBM": harmonium.DBM([Bernoulli(4), Bernoulli(3), Bernoulli(2)], generator=g),
+        "PottsModel": harmonium.PottsModel(3, 2),
     }
 
 
