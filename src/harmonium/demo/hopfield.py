@@ -82,8 +82,8 @@ def run(generator: torch.Generator) -> Section:
                      "asynchronous updates; {ref} shows it falling to the stored pattern's "
                      "energy for each probe.",
                      f"Energy against single-unit updates during recall from {NOISE:.0%} "
-                     "noise, one line per picture: every line falls and then stays flat "
-                     "(a fixed point)."),
+                     "noise, one line per picture: every line falls, never rising, to the "
+                     "energy of its stored picture (nearly the same for all six here)."),
              enlarge_text(energy, 10)),
         ],
     )
