@@ -37,7 +37,8 @@ class DenseDecayMomentum(MomentumSGD):
         return super().step()
 
 
-def test_lazy_rows_equal_the_dense_recurrence():
+def test_lazy_rows_equal_the_dense_recurrence(monkeypatch):
+    monkeypatch.setattr(_recommend_lazy, "DENSE_SHARE", 0.25)  # lazy up to 5 of 20 rows
     g = torch.Generator().manual_seed(0)
     start = torch.randn(20, 3, 4, generator=g, dtype=torch.float64)
     dense_start = torch.randn(5, generator=g, dtype=torch.float64)
@@ -84,7 +85,7 @@ TRIPLES = (["a", "a", "b", "b", "c", "c", "c", "d", "e", "e"],
                                      {"conditional": True}, {"factors": 2},
                                      {"conditional": True, "factors": 2,
                                       "orientation": "user"}])
-@pytest.mark.parametrize("dense_share", [1.0, 0.25])  # always lazy; the default
+@pytest.mark.parametrize("dense_share", [1.0, 0.25, _recommend_lazy.DENSE_SHARE])
 def test_training_equals_the_dense_optimiser(options, dense_share, monkeypatch):
     monkeypatch.setattr(_recommend_lazy, "DENSE_SHARE", dense_share)
 

@@ -30,9 +30,11 @@ __all__ = ["DENSE_SHARE", "LazyRowMomentum"]
 
 #: a step that touches more than this share of a parameter's rows updates all of them
 #: (every row brought up to date first): the dense in-place update then costs less than
-#: gathering and scattering the rows (MovieLens-small in item orientation: about 57% of
-#: the user rows per batch of 100 items)
-DENSE_SHARE = 0.25
+#: gathering and scattering the rows. Measured at Netflix shape, item orientation
+#: (benchmarks/results/recommender_lazy.md, 1 CPU thread): a dense step 0.85 s; lazy
+#: 0.33 s for 2.5% of the rows, 3.7 s for 21%; the break-even is near 6%.
+#: MovieLens-small item batches touch about 57% of the user rows: always dense there.
+DENSE_SHARE = 0.05
 
 
 class LazyRowMomentum(torch.optim.Optimizer):
