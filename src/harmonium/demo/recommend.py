@@ -91,7 +91,7 @@ def run(generator: torch.Generator) -> Section:
             "more of the genres they like, each film a quality, and a rating is the sum "
             "of the user's offset, the film's quality and the user's taste for its genre "
             "plus noise, rounded to 1..5 stars (harmonium.demo.ratings). 'harmonium data "
-            "export ratings -o ratings.csv' writes them as a file.",
+            "export ratings -o ratings.csv' writes a draw of the same model as a file.",
             "On MovieLens (downloaded from grouplens.org; nothing here downloads it), the "
             "same protocol runs as 'harmonium recommend evaluate ml-latest-small "
             "--protocol temporal'.",
