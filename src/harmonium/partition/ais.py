@@ -324,14 +324,16 @@ def ais(
     progress : bool
         Show a progress bar.
 
-    Under ``torch.distributed`` (e.g. launched by ``torchrun``) the chains of each
-    chunk are split across the ranks and their weights gathered: every rank returns
-    the estimate of all ``n_chains`` chains, the same as one process would.
-
     Returns
     -------
     AISResult
         ``log_z``, ``log_z_std_err``, ``log_weights`` (n_chains,), ``bracket()``.
+
+    Notes
+    -----
+    Under ``torch.distributed`` (e.g. launched by ``torchrun``) the chains of each
+    chunk are split across the ranks and their weights gathered: every rank returns
+    the estimate of all ``n_chains`` chains, the same as one process would.
 
     Examples
     --------

@@ -52,8 +52,8 @@ class Potts(Categorical):
     ----------
     n : int
         Number of units (sites), >= 1.
-    q : int
-        Number of states per unit, >= 2.
+    k : int
+        Number of states ``q`` per unit, >= 2.
     """
 
     @property
