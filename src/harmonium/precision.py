@@ -252,6 +252,9 @@ def use_precision(model: torch.nn.Module, precision):
     ValueError
         A low precision for a model with no RBM weight products.
     """
+    if precision is None:  # the loop's default: nothing to resolve or change
+        yield Precision()
+        return
     device = next(iter(model.parameters())).device
     policy = resolve(precision, device)
     if policy.is_default:
