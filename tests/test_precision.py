@@ -208,7 +208,11 @@ def test_15_bit_draws_are_uniform_on_the_grid_and_reproducible():
     lanes = (scaled.flatten()[: 4 * (u.numel() // 4)].view(-1, 4))  # each lane uniform
     assert torch.allclose(lanes.mean(0) / 2**15, torch.full((4,), 0.5, dtype=u.dtype),
                           atol=0.005)
-    assert parallel.coin_uniforms_like(torch.empty(3), torch.Generator()).dtype == u.dtype
+    buffer = torch.empty(5, 7, dtype=torch.float64)  # filled in place, any float dtype
+    with use_precision(_rbm(), Precision(draw_bits=15)):
+        filled = parallel.coin_uniforms_like(buffer, torch.Generator().manual_seed(0))
+    assert filled is buffer
+    assert torch.equal(filled, u.double().flatten()[:35].view(5, 7))  # same stream
 
 
 def test_15_bit_bernoulli_probability_is_rounded_up_to_the_grid():
