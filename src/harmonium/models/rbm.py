@@ -274,7 +274,21 @@ class RBM(nn.Module):
         return rbm
 
     def project_(self) -> None:
-        """Move parameters back into their valid domains (after an optimiser step)."""
+        """Move parameters back into their valid domains (after an optimiser step).
+
+        Weights to a layer with a gauge (Potts units: zero sums over each unit's
+        states) are moved into it first, the other layer absorbing the constant
+        input change (:meth:`~harmonium.units.Units.gauge_weights_`), so the
+        distribution is unchanged.
+        """
+        with torch.no_grad():
+            nv = len(self.visible.shape)
+            hidden_first = self.weight.movedim(tuple(range(nv)), tuple(range(-nv, 0)))
+            for layer, other, w in ((self.visible, self.hidden, self.weight),
+                                    (self.hidden, self.visible, hidden_first)):
+                d = layer.gauge_weights_(w)
+                if d is not None:
+                    other.absorb_input_(d)
         self.visible.project_()
         self.hidden.project_()
 

@@ -183,6 +183,39 @@ class Units(nn.Module):
     def project_(self) -> None:
         """Move parameters back into their valid domain after an optimiser step."""
 
+    def gauge_weights_(self, weight: torch.Tensor) -> torch.Tensor | None:
+        """Move the weights to this layer into its gauge, in place.
+
+        Parameters
+        ----------
+        weight : torch.Tensor, shape (*shape, *other_shape)
+            The weights between this layer and the other one, this layer's axes first.
+
+        Returns
+        -------
+        torch.Tensor of shape other_shape, or None
+            ``d`` such that for every state ``x`` of this layer the other layer's
+            input ``x W`` became ``x W + d`` (the other layer absorbs it with
+            :meth:`absorb_input_`); ``None`` when the weights have no gauge here
+            (every change of them changes the distribution), the default.
+        """
+        return None
+
+    def absorb_input_(self, d: torch.Tensor) -> None:
+        """Make every input this layer receives larger by ``d`` without changing anything.
+
+        Afterwards the layer given the input ``I + d`` is the layer given ``I`` before,
+        and its energy is larger by ``<d, x>``, which the interaction ``-<v, W h>`` of
+        the moved weights pays back. The default is for units whose linear field is
+        the bias (the energy's ``-theta x`` term): ``theta -= d``.
+
+        Parameters
+        ----------
+        d : torch.Tensor, shape (*shape)
+        """
+        with torch.no_grad():
+            self.params[0].sub_(d)
+
     # ----- what training, estimation and monitoring ask of a layer -------------------
     #: ``E(x) = -theta.x`` and ``cgf`` depends on ``theta + I`` alone (Bernoulli, Spin,
     #: Categorical): parameter gradients are then weighted sums of states or means.

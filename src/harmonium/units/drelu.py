@@ -144,3 +144,8 @@ class DReLU(Units):
     def project_(self) -> None:
         with torch.no_grad():
             self.params[2:].clamp_(min=MIN_PRECISION)
+
+    def absorb_input_(self, d) -> None:
+        """The input enters both sides' fields: ``theta_p -= d`` and ``theta_m -= d``."""
+        with torch.no_grad():
+            self.params[:2].sub_(d)

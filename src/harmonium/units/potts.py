@@ -66,6 +66,19 @@ class Potts(Categorical):
         with torch.no_grad():
             self.params.copy_(zero_sum(self.params, (-1,)))
 
+    def gauge_weights_(self, weight: torch.Tensor) -> torch.Tensor:
+        """Move the weights ``(n, q, *other_shape)`` to the zero-sum gauge over each
+        unit's states, in place: ``W[i, a] -= c[i]`` with ``c[i]`` the mean over ``a``.
+
+        One state of each unit is on, so every input ``x W`` of the other layer
+        changes by ``d = -sum_i c[i]`` (returned, shape ``other_shape``) and the
+        inputs ``W x'`` to this layer by a constant per unit, which its softmax does
+        not see.
+        """
+        c = weight.mean(1, keepdim=True)
+        weight.sub_(c)
+        return -c.sum((0, 1))
+
     def fit_independent(self, x):
         """Independent Potts units of data ``x`` (n_samples, n, q): the log-frequencies
         (with a pseudo-count of 0.5 per state) in the zero-sum gauge."""
