@@ -18,7 +18,7 @@ import torch
 from harmonium import CD, PCD
 from harmonium.training import compute_gradients
 from harmonium.training.centering import Centered
-from harmonium.units import Bernoulli, Categorical, DReLU, Gaussian, ReLU, Spin
+from harmonium.units import Bernoulli, Categorical, DReLU, Gaussian, PReLU, ReLU, Spin, XReLU
 from harmonium.units.joined import Joined
 from random_models import random_rbm
 
@@ -30,6 +30,10 @@ LAYERS = {
     "joined": lambda: Joined(Bernoulli(3), Categorical(2, 3)),
     "relu": lambda: ReLU.from_params(torch.stack([torch.zeros(5), torch.full((5,), 3.0)])),
     "drelu": lambda: DReLU.from_params(torch.tensor([[0.0] * 5, [0.5] * 5, [3.0] * 5, [2.0] * 5])),
+    # (theta, delta, gamma, eta) and (theta, delta, gamma, xi)
+    "prelu": lambda: PReLU.from_params(torch.tensor([[0.0] * 5, [0.5] * 5, [2.4] * 5, [0.2] * 5])),
+    "xrelu": lambda: XReLU.from_params(
+        torch.tensor([[0.0] * 5, [0.5] * 5, [2.4] * 5, [-0.3] * 5])),
 }
 
 

@@ -17,7 +17,7 @@ from scipy import integrate, special, stats
 import harmonium
 from harmonium import PCD, RBM
 from harmonium.partition import ais, reverse_ais
-from harmonium.units import Bernoulli, DReLU, ReLU, Units, unit_type
+from harmonium.units import Bernoulli, DReLU, PReLU, ReLU, Units, XReLU, unit_type
 from harmonium.units.relu import half_sample
 from random_models import random_rbm
 
@@ -76,7 +76,14 @@ def _drelu_quad(params, field):
 
 def _layers():
     out = [(f"relu{i}", _relu(*p)) for i, p in enumerate(RELU_PARAMS)]
-    return out + [(f"drelu{i}", _drelu(p)) for i, p in enumerate(DRELU_PARAMS)]
+    out += [(f"drelu{i}", _drelu(p)) for i, p in enumerate(DRELU_PARAMS)]
+    # the dReLU energy reparametrised: (theta, delta, gamma, eta) and (theta, delta, gamma, xi)
+    for name, kind, params in [("prelu0", PReLU, (0.3, 0.7, 1.4, 0.4)),
+                               ("prelu1", PReLU, (-0.5, -0.6, 0.8, -0.7)),
+                               ("xrelu0", XReLU, (0.3, 0.7, 1.4, -2.0))]:
+        out.append((name, kind.from_params(torch.tensor(params, dtype=torch.float64).view(4, -1),
+                                           requires_grad=False)))
+    return out
 
 
 LAYERS = dict(_layers())

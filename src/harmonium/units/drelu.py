@@ -7,6 +7,12 @@ each half-line carries the mass of a ReLU piece: the positive one has field
 field ``-(theta_m + I)`` and precision ``gamma_m``. So the cgf is the ``logaddexp``
 of the two pieces' log-partitions, the moments mix the pieces' moments, and a draw
 picks a side with its probability, then draws that side's truncated normal.
+
+The same energy under other parameters (pReLU, xReLU: :mod:`harmonium.units.prelu`,
+:mod:`harmonium.units.xrelu`) reuses all of this: :class:`_DoubleReLU` computes from
+the four dReLU parameters a layer maps its own parameters to, and
+:class:`_SharedFieldReLU` is the common part of the (theta, delta, gamma, asymmetry)
+parametrisations.
 """
 
 from __future__ import annotations
@@ -26,36 +32,26 @@ from harmonium.units.relu import (
 __all__ = ["DReLU"]
 
 
-class DReLU(Units):
-    """``n`` double-ReLU units: real ``h`` with a Gaussian of its own on each side of zero.
+class _DoubleReLU(Units):
+    """The dReLU energy in any parametrisation (not a unit type of its own).
 
-    Parameters are ``params = (theta_p, theta_m, gamma_p, gamma_m)``, each of shape (n,):
-    the linear fields and the precisions (``> 0``, kept so by :meth:`project_`) of the
-    positive and the negative parts. ``.bias`` is ``theta_p``; all four are learnable.
-    The default (zero fields, unit precisions) is the standard normal. With
-    ``gamma_p = gamma_m`` and ``theta_p = theta_m`` the unit is Gaussian; with
-    ``gamma_m -> inf`` it becomes a ReLU unit.
-
-    These are meant as hidden units. As visible units they sample, train and save,
-    but there is no fitted independent-units model for them
-    (:meth:`fit_independent` raises), so AIS needs ``base=None`` or a ready layer.
-
-    Parameters
-    ----------
-    n : int
-        Number of units.
+    A subclass says how its ``params`` (fields first: ``params[:2]`` are zero exactly
+    when both dReLU fields are) map to ``(theta_p, theta_m, gamma_p, gamma_m)``
+    (:meth:`drelu_params`) and how a gradient with respect to those flows back to its
+    own parameters (:meth:`_pull_back`).
     """
 
-    param_names = ("bias_pos", "bias_neg", "precision_pos", "precision_neg")
+    def drelu_params(self) -> torch.Tensor:
+        """``(theta_p, theta_m, gamma_p, gamma_m)`` of the energy, shape (4, n)."""
+        raise NotImplementedError
 
-    def __init__(self, n: int):
-        n = check_positive_int(n, "n")
-        zeros, ones = torch.zeros(n), torch.ones(n)
-        super().__init__((n,), torch.stack([zeros, zeros, ones, ones]))
+    def _pull_back(self, out, stats, coefs) -> None:
+        """``out`` = gradient of ``sum_k sum_b coefs[k][b] <stats[k][b], dReLU params>``."""
+        stat_grad_(out, stats, coefs)
 
     def _pieces(self, inputs):
         """Fields and precisions of the positive and the mirrored negative piece."""
-        theta_p, theta_m, gamma_p, gamma_m = self.params
+        theta_p, theta_m, gamma_p, gamma_m = self.drelu_params()
         return (theta_p + inputs, gamma_p), (-(theta_m + inputs), gamma_m)
 
     def _sides(self, inputs):
@@ -72,7 +68,7 @@ class DReLU(Units):
 
     def energy(self, x):
         """``sum_i`` of each unit's energy (see the class docstring), shape (batch,)."""
-        theta_p, theta_m, gamma_p, gamma_m = self.params
+        theta_p, theta_m, gamma_p, gamma_m = self.drelu_params()
         hp, hm = x.clamp(min=0.0), x.clamp(max=0.0)
         per_unit = (0.5 * gamma_p * hp.square() - theta_p * hp
                     + 0.5 * gamma_m * hm.square() - theta_m * hm)
@@ -111,7 +107,7 @@ class DReLU(Units):
 
     def check_support(self, x, name="x"):
         if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{name} must be finite for DReLU units")
+            raise ValueError(f"{name} must be finite for {type(self).__name__} units")
         return x
 
     def energy_grad_(self, out, states, coefs) -> None:
@@ -119,17 +115,17 @@ class DReLU(Units):
             hp, hm = x.clamp(min=0.0), x.clamp(max=0.0)
             return torch.stack([-hp, -hm, 0.5 * hp.square(), 0.5 * hm.square()], 1)
 
-        stat_grad_(out, [stat(x) for x in states], coefs)
+        self._pull_back(out, [stat(x) for x in states], coefs)
 
     def cgf_grad_(self, out, inputs, means, coefs) -> None:
-        # dcgf/dparams = -E[statistic]: E[h+], E[h-], -E[h+^2] / 2, -E[h-^2] / 2
+        # dcgf/d(dReLU params) = -E[statistic]: E[h+], E[h-], -E[h+^2] / 2, -E[h-^2] / 2
         stats = []
         with torch.no_grad():
             for i in inputs:
                 p_pos, p_neg, pos, neg = self._moments(i)
                 stats.append(torch.stack([p_pos * pos[1], -p_neg * neg[1],
                                           -0.5 * p_pos * pos[2], -0.5 * p_neg * neg[2]], 1))
-        stat_grad_(out, stats, coefs)
+        self._pull_back(out, stats, coefs)
 
     def annealing_start(self) -> torch.Tensor:
         """Both fields zeroed, the precisions kept: shape (4, n)."""
@@ -138,8 +134,41 @@ class DReLU(Units):
         return start
 
     def fit_independent(self, x):
-        raise TypeError("DReLU units have no fitted independent-units model (the AIS base "
-                        "fitted to data); pass base=None or a ready layer to ais")
+        raise TypeError(f"{type(self).__name__} units have no fitted independent-units model "
+                        "(the AIS base fitted to data); pass base=None or a ready layer to ais")
+
+
+class DReLU(_DoubleReLU):
+    """``n`` double-ReLU units: real ``h`` with a Gaussian of its own on each side of zero.
+
+    Parameters are ``params = (theta_p, theta_m, gamma_p, gamma_m)``, each of shape (n,):
+    the linear fields and the precisions (``> 0``, kept so by :meth:`project_`) of the
+    positive and the negative parts. ``.bias`` is ``theta_p``; all four are learnable.
+    The default (zero fields, unit precisions) is the standard normal. With
+    ``gamma_p = gamma_m`` and ``theta_p = theta_m`` the unit is Gaussian; with
+    ``gamma_m -> inf`` it becomes a ReLU unit. :class:`~harmonium.units.PReLU` and
+    :class:`~harmonium.units.XReLU` are the same energy under better-conditioned
+    parameters for training.
+
+    These are meant as hidden units. As visible units they sample, train and save,
+    but there is no fitted independent-units model for them
+    (:meth:`fit_independent` raises), so AIS needs ``base=None`` or a ready layer.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    """
+
+    param_names = ("bias_pos", "bias_neg", "precision_pos", "precision_neg")
+
+    def __init__(self, n: int):
+        n = check_positive_int(n, "n")
+        zeros, ones = torch.zeros(n), torch.ones(n)
+        super().__init__((n,), torch.stack([zeros, zeros, ones, ones]))
+
+    def drelu_params(self) -> torch.Tensor:
+        return self.params
 
     def project_(self) -> None:
         with torch.no_grad():
@@ -149,3 +178,129 @@ class DReLU(Units):
         """The input enters both sides' fields: ``theta_p -= d`` and ``theta_m -= d``."""
         with torch.no_grad():
             self.params[:2].sub_(d)
+
+
+class _SharedFieldReLU(_DoubleReLU):
+    """The dReLU energy with parameters ``(theta, delta, gamma, a)``: pReLU and xReLU.
+
+    With the slopes ``(u, d) = _slopes(a)`` (both positive, ``1 / u + 1 / d = 2``)
+
+        theta_p = theta + delta u,   theta_m = theta - delta d,
+        gamma_p = gamma u,           gamma_m = gamma d,
+
+    so ``gamma`` is the harmonic mean of the two precisions, ``a`` says how unequal
+    they are, ``theta`` is their precision-weighted mean field and ``delta`` moves the
+    two fields apart (Tubiana and Monasson 2019). Every map is one-to-one onto the
+    dReLU parameters with positive precisions; a subclass gives ``_slopes`` and its
+    inverse ``_asymmetry``. The energy is linear in ``(theta, delta, gamma)`` for a
+    fixed ``a``, not in ``a``, so :meth:`scaled` keeps ``a`` and :meth:`mixed`
+    interpolates the dReLU parameters and maps them back.
+    """
+
+    def __init__(self, n: int):
+        n = check_positive_int(n, "n")
+        zeros, ones = torch.zeros(n), torch.ones(n)
+        super().__init__((n,), torch.stack([zeros, zeros, ones, zeros]))
+
+    @property
+    def delta(self) -> torch.Tensor:
+        """The field gap ``delta`` of each unit, shape (n,)."""
+        return self.params[1]
+
+    @property
+    def precision(self) -> torch.Tensor:
+        """The harmonic-mean precision ``gamma`` of each unit, shape (n,)."""
+        return self.params[2]
+
+    @staticmethod
+    def _slopes(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(u, d) = (gamma_p / gamma, gamma_m / gamma)`` from the asymmetry ``a``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _asymmetry(gamma_p: torch.Tensor, gamma_m: torch.Tensor) -> torch.Tensor:
+        """The asymmetry ``a`` of two positive precisions (the inverse of ``_slopes``)."""
+        raise NotImplementedError
+
+    def drelu_params(self, params: torch.Tensor | None = None) -> torch.Tensor:
+        """``(theta_p, theta_m, gamma_p, gamma_m)`` of ``params`` (default: this layer's).
+
+        Parameters
+        ----------
+        params : torch.Tensor, shape (4, n), optional
+            ``(theta, delta, gamma, a)``.
+
+        Returns
+        -------
+        torch.Tensor, shape (4, n)
+        """
+        theta, delta, gamma, a = self.params if params is None else params
+        up, down = self._slopes(a)
+        return torch.stack([theta + delta * up, theta - delta * down, gamma * up, gamma * down])
+
+    @classmethod
+    def params_from_drelu(cls, drelu_params: torch.Tensor) -> torch.Tensor:
+        """``(theta, delta, gamma, a)`` of dReLU parameters with positive precisions.
+
+        Parameters
+        ----------
+        drelu_params : torch.Tensor, shape (4, n)
+            ``(theta_p, theta_m, gamma_p, gamma_m)``.
+
+        Returns
+        -------
+        torch.Tensor, shape (4, n)
+        """
+        theta_p, theta_m, gamma_p, gamma_m = drelu_params
+        total = gamma_p + gamma_m
+        gamma = 2.0 * gamma_p * gamma_m / total
+        theta = (theta_p * gamma_m + theta_m * gamma_p) / total
+        delta = gamma * (theta_p - theta_m) / total
+        return torch.stack([theta, delta, gamma, cls._asymmetry(gamma_p, gamma_m)])
+
+    def to_drelu(self) -> DReLU:
+        """The :class:`DReLU` layer with this energy (a detached copy)."""
+        return DReLU.from_params(self.drelu_params().detach().clone())
+
+    @classmethod
+    def from_drelu(cls, layer: DReLU) -> _SharedFieldReLU:
+        """The layer of this type with the energy of ``layer`` (precisions must be > 0)."""
+        if not isinstance(layer, DReLU):
+            raise TypeError(f"from_drelu needs a DReLU layer, got {type(layer).__name__}")
+        params = layer.params.detach()
+        if not bool((params[2:] > 0).all()):
+            raise ValueError("from_drelu needs positive precisions gamma_p and gamma_m")
+        return cls.from_params(cls.params_from_drelu(params).clone())
+
+    def _pull_back(self, out, stats, coefs) -> None:
+        # the gradient in the dReLU parameters times the map's Jacobian (elementwise)
+        by_drelu = torch.empty_like(out)
+        stat_grad_(by_drelu, stats, coefs)
+        with torch.enable_grad():
+            params = self.params.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.drelu_params(params), params, by_drelu)
+        out.copy_(grad)
+
+    def scaled(self, beta: float) -> _SharedFieldReLU:
+        """This layer with its energy times ``beta``: theta, delta, gamma scale, ``a`` stays."""
+        params = self.params.detach().clone()
+        params[:3] *= beta
+        return self.with_params(params)
+
+    def mixed(self, other: Units, beta: float) -> _SharedFieldReLU:
+        """Layer with energy ``(1 - beta) E_other + beta E_self`` (parameters detached)."""
+        if not isinstance(other, Units) or other.layout() != self.layout():
+            raise ValueError(f"cannot mix {self!r} with {other!r}: the layouts differ")
+        both = torch.lerp(other.drelu_params().detach(), self.drelu_params().detach(), beta)
+        return self.with_params(self.params_from_drelu(both))
+
+    def project_(self) -> None:
+        with torch.no_grad():
+            self.params[2].clamp_(min=MIN_PRECISION)
+
+    @classmethod
+    def _from_state(cls, state: dict) -> Units:
+        layer = super()._from_state(state)
+        if not bool((layer.params[2] > 0).all()):
+            raise ValueError(f"the {cls.__name__} layer's precisions (params[2]) must be > 0")
+        return layer
