@@ -20,6 +20,7 @@ from scipy import integrate, special, stats
 import harmonium
 from harmonium import PCD, RBM
 from harmonium.partition import ais
+from harmonium.training import FreezeParameter
 from harmonium.units import Bernoulli, DReLU, PReLU, Units, XReLU
 
 KINDS = {"prelu": PReLU, "xrelu": XReLU}
@@ -221,9 +222,9 @@ def test_project_keeps_gamma_positive_and_eta_inside():
         xrelu.params[2:] = torch.tensor([[-1.0] * 4, [-30.0, -1.0, 1.0, 30.0]])
     prelu.project_()
     xrelu.project_()
-    assert prelu.precision.ge(1e-3).all() and prelu.eta.abs().lt(1).all()
-    assert prelu.eta[3].item() == 0.5 and prelu.precision[2].item() == 2.0  # inside: kept
-    assert xrelu.precision.ge(1e-3).all()
+    assert prelu.gamma.ge(1e-3).all() and prelu.eta.abs().lt(1).all()
+    assert prelu.eta[3].item() == 0.5 and prelu.gamma[2].item() == 2.0  # inside: kept
+    assert xrelu.gamma.ge(1e-3).all()
     assert xrelu.xi.tolist() == [-30.0, -1.0, 1.0, 30.0]  # xi is unconstrained
     for layer in (prelu, xrelu):
         assert torch.isfinite(layer.cgf(torch.randn(3, 4))).all()
@@ -252,8 +253,8 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="positive precisions"):
         XReLU.from_drelu(bad)
     for cls, params, match in [(PReLU, [[0.0], [0.0], [1.0], [1.0]], "eta"),
-                               (PReLU, [[0.0], [0.0], [0.0], [0.0]], "precisions"),
-                               (XReLU, [[0.0], [0.0], [-2.0], [0.0]], "precisions")]:
+                               (PReLU, [[0.0], [0.0], [0.0], [0.0]], "gamma"),
+                               (XReLU, [[0.0], [0.0], [-2.0], [0.0]], "gamma")]:
         state = {"type": cls.__name__, "params": torch.tensor(params)}
         with pytest.raises(ValueError, match=match):
             Units.layer_from_state(state)
@@ -321,7 +322,38 @@ def test_short_fit_keeps_the_constraints(kind):
                             generator=torch.Generator().manual_seed(2), progress=False)
     assert all(torch.isfinite(p).all() for p in rbm.parameters())
     assert (rbm.hidden.params.detach() != before).any(1).all()  # all four parameters learn
-    assert rbm.hidden.precision.gt(0).all()
+    assert rbm.hidden.gamma.gt(0).all()
     if kind == "prelu":
         assert rbm.hidden.eta.abs().lt(1).all()
     assert all(math.isfinite(x) for x in history["pseudo_ll"])
+
+
+def test_a_leaky_relu_is_a_prelu_with_delta_frozen():
+    """Trained with delta held at 0, the mode is a leaky ReLU of u = theta + I: slopes
+    (1 + eta) / gamma above zero and (1 - eta) / gamma below."""
+    rbm = RBM(Bernoulli(8), PReLU(4), generator=torch.Generator().manual_seed(0))
+    data = torch.randint(0, 2, (100, 8), generator=torch.Generator().manual_seed(1)).float()
+    harmonium.fit(rbm, data, PCD(10), epochs=2, batch_size=20, lr=0.05,
+                  transforms=[FreezeParameter("hidden", "delta")],
+                  generator=torch.Generator().manual_seed(2), progress=False)
+    hidden = rbm.hidden
+    assert hidden.delta.eq(0).all() and hidden.eta.ne(0).all()
+    theta, eta, gamma = (hidden.bias.detach(), hidden.eta.detach(),
+                         hidden.gamma.detach())
+    u = torch.tensor([[-3.0], [-1.0], [0.5], [3.0]]).expand(-1, 4)
+    mode = hidden.mode_from_inputs(u - theta).detach()
+    torch.testing.assert_close(mode, u * torch.where(u > 0, 1 + eta, 1 - eta) / gamma)
+
+
+@pytest.mark.parametrize(("kind", "params"), [CASES[0], CASES[4]])
+def test_absorbing_an_input_shift_leaves_the_conditional_unchanged(kind, params):
+    """The Potts gauge's contract: after absorb_input_(d) the layer given I + d is the
+    layer given I before (theta moves, so both dReLU fields do), energies up by d x."""
+    layer = _layer(kind, params)
+    inputs = torch.tensor(FIELDS, dtype=torch.float64)[:, None]
+    before = layer.cgf(inputs), layer.mean_from_inputs(inputs), layer.energy(inputs)
+    d = torch.tensor([0.7], dtype=torch.float64)
+    layer.absorb_input_(d)
+    torch.testing.assert_close(layer.cgf(inputs + d), before[0])
+    torch.testing.assert_close(layer.mean_from_inputs(inputs + d), before[1])
+    torch.testing.assert_close(layer.energy(inputs), before[2] + 0.7 * inputs[:, 0])

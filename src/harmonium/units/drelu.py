@@ -208,8 +208,13 @@ class _SharedFieldReLU(_DoubleReLU):
         return self.params[1]
 
     @property
-    def precision(self) -> torch.Tensor:
-        """The harmonic-mean precision ``gamma`` of each unit, shape (n,)."""
+    def gamma(self) -> torch.Tensor:
+        """The harmonic mean ``gamma`` of each unit's two precisions, shape (n,).
+
+        Not named ``precision``: :meth:`harmonium.RBM.check_proper` reads a parameter
+        of that name as the one precision of a Gaussian-like unit, and the harmonic
+        mean exceeds the smaller precision, which decides propriety.
+        """
         return self.params[2]
 
     @staticmethod
@@ -302,5 +307,5 @@ class _SharedFieldReLU(_DoubleReLU):
     def _from_state(cls, state: dict) -> Units:
         layer = super()._from_state(state)
         if not bool((layer.params[2] > 0).all()):
-            raise ValueError(f"the {cls.__name__} layer's precisions (params[2]) must be > 0")
+            raise ValueError(f"the {cls.__name__} layer's gamma (params[2]) must be > 0")
         return layer

@@ -38,7 +38,7 @@ class PReLU(_SharedFieldReLU):
 
     ``params = (theta, delta, gamma, eta)``, each of shape (n,) and learnable:
     ``.bias`` (theta, the shared field), ``.delta`` (the gap between the two sides'
-    fields), ``.precision`` (gamma > 0, the harmonic mean of the two sides'
+    fields), ``.gamma`` (gamma > 0, the harmonic mean of the two sides'
     precisions) and ``.eta`` (``|eta| < 1``, the asymmetry of the precisions);
     :meth:`project_` keeps ``gamma >= 1e-3`` and ``|eta| <= 1 - 1e-3``. The map to the
     four dReLU parameters is in the module docstring; :meth:`to_drelu` and
@@ -55,7 +55,7 @@ class PReLU(_SharedFieldReLU):
         Number of pReLU units (the layer's width).
     """
 
-    param_names = ("bias", "delta", "precision", "eta")
+    param_names = ("bias", "delta", "gamma", "eta")
 
     @property
     def eta(self) -> torch.Tensor:

@@ -29,7 +29,7 @@ class XReLU(_SharedFieldReLU):
     """``n`` xReLU units: real ``h``, the dReLU energy with an unconstrained asymmetry.
 
     ``params = (theta, delta, gamma, xi)``, each of shape (n,) and learnable:
-    ``.bias`` (theta), ``.delta``, ``.precision`` (gamma > 0, kept ``>= 1e-3`` by
+    ``.bias`` (theta), ``.delta``, ``.gamma`` (gamma > 0, kept ``>= 1e-3`` by
     :meth:`project_`) as in :class:`~harmonium.units.PReLU`, and ``.xi`` (any real;
     ``eta = xi / (1 + |xi|)``). The map to the four dReLU parameters is in the module
     docstring; :meth:`to_drelu` and :meth:`from_drelu` convert. The default (all zero,
@@ -44,7 +44,7 @@ class XReLU(_SharedFieldReLU):
         Number of xReLU units (the layer's width).
     """
 
-    param_names = ("bias", "delta", "precision", "xi")
+    param_names = ("bias", "delta", "gamma", "xi")
 
     @property
     def xi(self) -> torch.Tensor:
