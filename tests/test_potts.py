@@ -251,7 +251,9 @@ def test_fit_reaches_the_stationary_point_of_the_objective():
     x = truth.sample(400, sweeps=30, generator=torch.Generator().manual_seed(9))
     model = PottsModel(5, 3, dtype=torch.float64)
     history = fit_potts(model, x, epochs=4, iterations=50, progress=False)
-    assert history["loss"][-1] <= history["loss"][0] <= math.log(3) * 5
+    # the first epoch already converges; later ones may move the loss by rounding only
+    assert history["loss"][-1] <= history["loss"][0] + 1e-12
+    assert history["loss"][0] < math.log(3) * 5  # the loss of the all-zero start
     _, grad_h, grad_j = plm_objective(model, model.one_hot(x), torch.ones(400,
                                       dtype=torch.float64), 0.01, 0.01)
     assert grad_h.abs().max() < 1e-5 and grad_j.abs().max() < 1e-5
