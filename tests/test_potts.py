@@ -260,6 +260,23 @@ def test_fit_reaches_the_stationary_point_of_the_objective():
     torch.testing.assert_close(model.couplings, model.couplings.permute(2, 3, 0, 1))
 
 
+def test_an_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path):
+    """The checkpoint carries the L-BFGS memory: 2 + 2 epochs equal 4, bit for bit."""
+    x = _model(n=5, q=3, seed=3).sample(300, sweeps=20,
+                                        generator=torch.Generator().manual_seed(4))
+    straight = PottsModel(5, 3, dtype=torch.float64)
+    expected = fit_potts(straight, x, epochs=4, iterations=3, progress=False)
+    path = tmp_path / "plm.ckpt"
+    fit_potts(PottsModel(5, 3, dtype=torch.float64), x, epochs=2, iterations=3,
+              progress=False, checkpoint=path)
+    resumed = PottsModel(5, 3, dtype=torch.float64)
+    history = fit_potts(resumed, x, epochs=4, iterations=3, progress=False,
+                        checkpoint=path, resume=True)
+    assert history["loss"] == expected["loss"]
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def _recovery(n_sites, n_states, n_contacts, n_samples, seed):
     g = torch.Generator().manual_seed(seed)
     truth, contacts = planted_potts_model(n_sites, n_states, n_contacts, strength=1.0,

@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="sequences this identical count as one (weights); 1: only exact copies")
     f.add_argument("--epochs", type=count(), default=10, help="full-batch L-BFGS steps")
     f.add_argument("--iterations", type=count(), default=25, help="L-BFGS iterations per step")
+    f.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="written after every step; an interrupted fit resumes from it")
     f.add_argument("-q", "--quiet", action="store_true", help="hide the progress bar")
     f.set_defaults(func=_fit, writes=(".safetensors",))
 
@@ -124,6 +126,7 @@ def _fit(args) -> None:
     tic = time.perf_counter()
     history = fit_potts(model, x, weights=weights, lambda_h=args.lambda_h,
                         lambda_j=args.lambda_j, epochs=args.epochs, iterations=args.iterations,
+                        checkpoint=args.checkpoint, resume=args.checkpoint is not None,
                         progress=not args.quiet)
     save(model.zero_sum_gauge_(), args.output)
     print(f"fitted {model.n_sites} sites x {q} states on {counted(x.shape[0], 'sequence')} "

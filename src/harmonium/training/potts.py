@@ -145,7 +145,8 @@ def _check_penalty(value, name: str) -> float:
 
 def fit_potts(model, sequences, *, weights=None, lambda_h: float = 0.01,
               lambda_j: float = 0.01, epochs: int = 10, iterations: int = 25,
-              progress: bool = True, callbacks=()) -> History:
+              checkpoint=None, resume=False, progress: bool = True,
+              callbacks=()) -> History:
     """Fit a Potts model by pseudo-likelihood maximisation with L2 penalties (plmDCA).
 
     Parameters
@@ -163,6 +164,10 @@ def fit_potts(model, sequences, *, weights=None, lambda_h: float = 0.01,
         Full-batch L-BFGS steps (the loop's epochs).
     iterations : int
         L-BFGS iterations per epoch; it stops early when the objective stops changing.
+    checkpoint, resume : path or None, bool or path
+        As in :func:`harmonium.fit`: the model, the L-BFGS memory and the history are
+        written atomically after every epoch; ``resume=True`` continues from the file
+        when it exists (a resumed run ends where an uninterrupted one would).
     progress : bool
         Show the loop's progress bar.
     callbacks : sequence of callables
@@ -190,5 +195,6 @@ def fit_potts(model, sequences, *, weights=None, lambda_h: float = 0.01,
                 optimizer=_ClosureOptimizer(lbfgs, task.closure),
                 generator=torch.Generator(device=x.device).manual_seed(0), progress=progress,
                 description="pseudo-likelihood", callbacks=as_callbacks(callbacks),
+                checkpoint=checkpoint, resume=resume,
                 divergence_hint="raise lambda_h and lambda_j")
     return train(task, (x, w), loop)
