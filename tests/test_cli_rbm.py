@@ -6,6 +6,8 @@ import torch
 
 import harmonium
 from harmonium.cli.main import main
+from harmonium.datasets import load_digits
+from harmonium.partition import log_likelihood_exact
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +196,23 @@ def test_bad_training_is_a_one_line_error_and_writes_nothing(small_models, tmp_p
     err = capsys.readouterr().err
     assert err.startswith("harmonium: error:") and err.count("\n") == 1 and message in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("hidden_type", ["relu", "drelu", "prelu", "xrelu"])
+def test_train_with_a_relu_family_hidden_type_and_evaluate_against_enumeration(
+        tmp_path, capsys, hidden_type):
+    x = (load_digits()[0][:400, 20:30] > 0.5).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "m.safetensors"
+    assert main(["rbm", "train", str(tmp_path / "x.npy"), "-o", str(out), "--hidden", "4",
+                 "--hidden-type", hidden_type, "--epochs", "3", "--lr", "0.01", "-q"]) == 0
+    rbm = harmonium.load(out)
+    assert type(rbm.hidden).__name__.lower() == hidden_type
+    capsys.readouterr()
+    assert main(["rbm", "evaluate", str(out), str(tmp_path / "x.npy"), "--ais",
+                 "--n-betas", "1000", "--n-chains", "100"]) == 0
+    values = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
+    # 10 binary visible units: log Z by enumerating them, the real hidden units integrated
+    exact = log_likelihood_exact(rbm, torch.from_numpy(x)).mean().item()
+    assert float(values["log_likelihood_exact"]) == pytest.approx(exact, rel=1e-5)
+    assert float(values["log_likelihood_ais"]) == pytest.approx(exact, abs=0.05)

@@ -21,6 +21,9 @@ from harmonium.cli._options import add_precision, count, fraction, positive, rea
 log = logging.getLogger(__name__)
 
 BINARIZE = ("none", "threshold", "sample")
+#: --hidden-type: the name of each hidden unit type in harmonium.units
+HIDDEN_TYPES = {"bernoulli": "Bernoulli", "relu": "ReLU", "drelu": "DReLU",
+                "prelu": "PReLU", "xrelu": "XReLU"}
 MASKS = ("bottom", "top", "left", "right", "random")
 
 
@@ -90,7 +93,7 @@ def _training_rows(args):
 
 def _train(args) -> None:
     import harmonium
-    from harmonium import parallel
+    from harmonium import parallel, units
     from harmonium.units import Bernoulli, Gaussian
 
     if parallel.init_from_env(args.device) and args.device.startswith("cuda"):
@@ -98,7 +101,8 @@ def _train(args) -> None:
     x, (n_rows, n_visible) = _training_rows(args)
     g = torch.Generator().manual_seed(args.seed)
     visible = Bernoulli if args.visible == "bernoulli" else Gaussian
-    rbm = harmonium.RBM(visible(n_visible), Bernoulli(args.hidden), generator=g).to(args.device)
+    hidden = getattr(units, HIDDEN_TYPES[args.hidden_type])(args.hidden)
+    rbm = harmonium.RBM(visible(n_visible), hidden, generator=g).to(args.device)
     if args.device != "cpu":
         g = torch.Generator(device=args.device).manual_seed(args.seed)
     method = (
@@ -278,6 +282,9 @@ def _add_train(cmds) -> None:
                    help="hidden units (default: %(default)s)")
     t.add_argument("--visible", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="visible unit type (gaussian: standardise the data first)")
+    t.add_argument("--hidden-type", choices=tuple(HIDDEN_TYPES), default="bernoulli",
+                   help="hidden unit type: binary, or real-valued from the ReLU family "
+                        "(docs/rbm.md; these want a smaller --lr, e.g. 0.01)")
     t.add_argument("--method", choices=("cd", "pcd"), default="pcd",
                    help="contrastive divergence, or persistent CD with --chains chains")
     t.add_argument("-k", type=count(), default=1, help="Gibbs sweeps per update")
