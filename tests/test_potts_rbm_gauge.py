@@ -13,6 +13,7 @@ import harmonium
 from harmonium import RBM
 from harmonium.partition import log_partition_exact
 from harmonium.units import Bernoulli, Categorical, DReLU, Potts
+from harmonium.units.joined import Joined
 
 N_SITES, Q, N_HIDDEN = 3, 3, 2
 
@@ -48,7 +49,12 @@ def _hidden_draws(rbm, v, seed):
     return rbm.sample_h_from_v(v, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("hidden", [Bernoulli, DReLU])
+def _joined_drelu(n):
+    """dReLU units as a Joined layer: each part must absorb the shift in both fields."""
+    return Joined(DReLU(1), DReLU(n - 1))
+
+
+@pytest.mark.parametrize("hidden", [Bernoulli, DReLU, _joined_drelu])
 @torch.no_grad()
 def test_gauge_move_keeps_the_distribution(hidden):
     rbm = _off_gauge_rbm(Potts(N_SITES, Q), hidden(N_HIDDEN))

@@ -189,3 +189,9 @@ class Joined(Units):
     def project_(self) -> None:
         for part in self.views():
             part.project_()
+
+    def absorb_input_(self, d: torch.Tensor) -> None:
+        """Each part absorbs its slice of ``d`` (total,) in its own way (a dReLU part
+        moves both fields)."""
+        for part, di in zip(self.views(), self.split(d[None]), strict=True):
+            part.absorb_input_(di[0])
