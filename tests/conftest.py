@@ -6,11 +6,22 @@ import os
 # bits than this process does.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-import torch
+# Two pytest-xdist workers on two cores: one thread each in every thread pool, not only
+# torch's. NumPy's and SciPy's OpenBLAS and scikit-learn's own OpenMP runtime start a
+# thread per core and spin while they wait; next to the other worker that stalled small
+# tests 100-fold (0.8 s alone, 90 s in the full run). The variables must be set before
+# those libraries load (they read them once); threadpoolctl covers any already loaded.
+_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if _WORKER:
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = "1"
 
-# Two pytest-xdist workers on two cores: one thread each avoids oversubscription.
-if os.environ.get("PYTEST_XDIST_WORKER"):
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+if _WORKER:
     torch.set_num_threads(1)
+    threadpool_limits(1)
 # The CLI, called in-process by the tests, keeps this process's thread count (its own
 # choice, harmonium.threads.choose_threads, would reset it); subprocesses inherit it.
 os.environ.setdefault("HARMONIUM_THREADS", str(torch.get_num_threads()))
