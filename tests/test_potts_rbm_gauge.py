@@ -12,6 +12,7 @@ import torch
 import harmonium
 from harmonium import RBM
 from harmonium.partition import log_partition_exact
+from harmonium.training.dbm import DBMTask
 from harmonium.units import Bernoulli, Categorical, DReLU, Potts
 from harmonium.units.joined import Joined
 
@@ -111,3 +112,27 @@ def test_training_keeps_the_weights_zero_sum_after_every_step(hidden):
     assert len(sums) == 12
     assert max(sums) < 1e-6
     assert torch.allclose(rbm.visible.bias.sum(-1), torch.zeros(()), atol=1e-6)
+
+
+def _log_p_dbm(dbm):
+    """``log p(v)`` of every state of a 3-layer DBM's visible layer, by enumeration."""
+    rows = [torch.cat(list(layer.enumerate_states())) for layer in dbm.layers]
+    idx = torch.cartesian_prod(*(torch.arange(len(r)) for r in rows))
+    neg = -dbm.energy_unchecked([r[idx[:, k]] for k, r in enumerate(rows)])
+    per_v = neg.view(len(rows[0]), -1).logsumexp(1)  # the visible index varies slowest
+    return per_v - per_v.logsumexp(0)
+
+
+@torch.no_grad()
+def test_dbm_training_gauges_the_weights_to_potts_units_and_keeps_the_distribution():
+    g = torch.Generator().manual_seed(5)
+    dbm = harmonium.DBM([Potts(2, Q), Bernoulli(2), Bernoulli(2)], generator=g).double()
+    for rbm in dbm.rbms:
+        rbm.weight.add_(torch.randn(rbm.weight.shape, generator=g, dtype=torch.float64))
+    assert dbm.weights[0].sum(1).abs().max() > 0.5  # far from the gauge
+    log_p = _log_p_dbm(dbm)
+    # what joint training does after every optimiser step
+    DBMTask(dbm, n_chains=2, sweeps=1, mean_field_steps=1, weight_decay=0.0,
+            generator=g).after_update()
+    assert torch.allclose(dbm.weights[0].sum(1), torch.zeros(()).double(), atol=1e-12)
+    assert torch.allclose(_log_p_dbm(dbm), log_p, atol=1e-12, rtol=0)

@@ -211,8 +211,10 @@ class DBMTask(Task):
         return None
 
     def after_update(self) -> None:
-        for layer in self.model.layers:
-            layer.project_()
+        # each coupled pair as an RBM (they share the layers): weights to a gauged layer
+        # (Potts) into its gauge, then every layer into its domain
+        for rbm in self.model.rbms:
+            rbm.project_()
 
     def state_dict(self) -> dict:
         return {"chains": list(self.chains)}
