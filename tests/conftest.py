@@ -25,3 +25,30 @@ if _WORKER:
 # The CLI, called in-process by the tests, keeps this process's thread count (its own
 # choice, harmonium.threads.choose_threads, would reset it); subprocesses inherit it.
 os.environ.setdefault("HARMONIUM_THREADS", str(torch.get_num_threads()))
+
+# Tests that run for a minute or more start first: two workers then split them at the
+# start and fill the rest of the run with short tests, instead of one worker finishing
+# a long test alone at the end (the README examples alone: 45 s to 4 min).
+LONG_TESTS = (
+    "test_readme_examples.py::test_every_example_runs_in_order",
+    "test_demo_report.py::test_full_budget",
+    "test_notebooks.py::test_notebook_runs",
+    "test_report_browser.py::test_the_report_loads",
+    "test_units_relu.py::test_ais_and_reverse_ais",
+    "test_dbm.py::test_ais_against_exact_log_z",
+    "test_nn.py::test_hopfield_pooling_learns",
+    "test_precision.py::test_low_precision_training_reaches",
+)
+
+
+def _start_rank(item) -> int:
+    """:data:`LONG_TESTS` in their order (longest first), then slow-marked, then the rest."""
+    for rank, name in enumerate(LONG_TESTS):
+        if name in item.nodeid:
+            return rank
+    return len(LONG_TESTS) + (item.get_closest_marker("slow") is None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long tests first; a stable sort keeps the collected order otherwise."""
+    items.sort(key=_start_rank)
