@@ -35,7 +35,9 @@ def test_help_shows_every_default(path):
     parser = COMMANDS[path]
     formatter = parser._get_formatter()
     for action in parser._actions:
-        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+        # by identity: a default of 0 or 0.0 equals False but must be shown
+        if not action.option_strings or any(action.default is hidden
+                                            for hidden in (None, False, argparse.SUPPRESS)):
             continue
         line = formatter._expand_help(action)
         assert "default" in line, (path, action.option_strings[-1], line)

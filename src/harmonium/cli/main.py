@@ -76,8 +76,9 @@ class _ShowDefaults(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if (action.option_strings and default not in (None, False, argparse.SUPPRESS)
-                and "default" not in text):
+        # identity, not equality: a default of 0 or 0.0 equals False and is shown
+        shown = not any(default is hidden for hidden in (None, False, argparse.SUPPRESS))
+        if action.option_strings and shown and "default" not in text:
             text += (" " if text else "") + "(default: %(default)s)"
         return text
 
