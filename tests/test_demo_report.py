@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
+from demo_budgets import tiny_demo_budgets
 from harmonium.datasets import load_digits
 from harmonium.demo import SECTIONS, Section, run_demo
 from harmonium.demo import dbn as dbn_section
 from harmonium.demo import rbm as rbm_section
-from harmonium.demo import recommend as recommend_section
 from harmonium.demo.digits import read_digits
 from harmonium.demo.ratings import GENRES, taste_ratings
 from harmonium.demo.report import displayed_text_px, figure_file, write_report
@@ -62,19 +62,11 @@ class _Blocks(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """Every section at a tiny budget, written as one report: (folder, sections, blocks)."""
-    patch = pytest.MonkeyPatch()
-    for module, name, value in [
-        (rbm_section, "EPOCHS", 2), (rbm_section, "PT_STEPS", 5),
-        (rbm_section, "GIBBS_SWEEPS", 5), (dbn_section, "EPOCHS", [1, 1]),
-        (dbn_section, "FINE_TUNE_EPOCHS", 1), (dbn_section, "DREAM_STEPS", 2),
-        (recommend_section, "EPOCHS", 2),
-    ]:
-        patch.setattr(module, name, value)
     import importlib
 
-    sections = [(name, importlib.import_module(f"harmonium.demo.{name}").run(
-        torch.Generator().manual_seed(0))) for name in SECTIONS]
-    patch.undo()
+    with tiny_demo_budgets():
+        sections = [(name, importlib.import_module(f"harmonium.demo.{name}").run(
+            torch.Generator().manual_seed(0))) for name in SECTIONS]
     out = tmp_path_factory.mktemp("demo")
     page = write_report(sections, out).read_text(encoding="utf-8")
     parser = _Blocks()

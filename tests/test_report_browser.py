@@ -19,17 +19,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from demo_budgets import tiny_demo_budgets
 from harmonium.cli.main import main
-from harmonium.demo import dbn as dbn_section
-from harmonium.demo import rbm as rbm_section
-from harmonium.demo import recommend as recommend_section
 
-# the smallest budgets the sections run with: (module, constant, value)
-TINY_BUDGETS = [
-    (rbm_section, "EPOCHS", 2), (rbm_section, "PT_STEPS", 5), (rbm_section, "GIBBS_SWEEPS", 5),
-    (dbn_section, "EPOCHS", [1, 1]), (dbn_section, "FINE_TUNE_EPOCHS", 1),
-    (dbn_section, "DREAM_STEPS", 2), (recommend_section, "EPOCHS", 2),
-]
 # what the page reports about each <img> once loaded
 IMAGES_JS = """() => Array.from(document.images, img => ({
     complete: img.complete, width: img.naturalWidth, height: img.naturalHeight,
@@ -100,10 +92,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 def report(tmp_path_factory) -> Path:
     """The folder ``harmonium demo`` wrote, at the tiny budgets."""
     out = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as patch:
-        for module, name, value in TINY_BUDGETS:
-            assert hasattr(module, name), f"the demo has no budget {module.__name__}.{name}"
-            patch.setattr(module, name, value)
+    with tiny_demo_budgets():
         assert main(["demo", "--out", str(out)]) == 0
     return out
 
