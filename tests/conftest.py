@@ -6,15 +6,16 @@ import os
 # bits than this process does.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-# Two pytest-xdist workers on two cores: one thread each in every thread pool, not only
-# torch's. NumPy's and SciPy's OpenBLAS and scikit-learn's own OpenMP runtime start a
-# thread per core and spin while they wait; next to the other worker that stalled small
-# tests 100-fold (0.8 s alone, 90 s in the full run). The variables must be set before
-# those libraries load (they read them once); threadpoolctl covers any already loaded.
+# One thread in every thread pool of every test process, not only torch's: NumPy's and
+# SciPy's OpenBLAS, scikit-learn's OpenMP runtime and torch's start a thread per core
+# and spin while they wait; two pytest-xdist workers on two cores then stalled small
+# tests 75-fold (1.1 s alone, 83 s in the full run). The pools read these variables
+# once, when they load, so they are set here, in the process that collects the tests:
+# pytest-xdist starts its workers (and tests start their subprocesses) with this
+# environment, before any of those libraries loads. Set from outside, they are kept.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 _WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
-if _WORKER:
-    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_name] = "1"
 
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -50,5 +51,14 @@ def _start_rank(item) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long tests first; a stable sort keeps the collected order otherwise."""
-    items.sort(key=_start_rank)
+    """Modules with long tests first, each module kept whole.
+
+    A module moves by its longest test; its tests stay together and in their collected
+    order, so a module-scoped fixture is built once and torn down after the module's
+    last test (split modules rebuilt fixtures, and removed files still in use).
+    """
+    module_rank: dict = {}
+    for item in items:
+        module_rank[item.module] = min(module_rank.get(item.module, len(LONG_TESTS) + 1),
+                                       _start_rank(item))
+    items.sort(key=lambda item: module_rank[item.module])
