@@ -79,6 +79,34 @@ def test_divergence_stops_with_a_clear_error_and_saves_nothing(tmp_path):
     assert path.exists()
 
 
+class Runaway:
+    """A transform standing in for a runaway step: a finite gradient of a given size."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def init(self, model):
+        return {}
+
+    def update(self, model, state, batch):
+        model.weight.grad.fill_(-self.size)
+        return state
+
+
+def test_a_finite_but_runaway_weight_counts_as_diverged(tmp_path):
+    # 3 steps of lr 1 x 1e7 per epoch: the weights pass 3e7 in epoch 1, all finite
+    path = tmp_path / "ckpt.safetensors"
+    with pytest.raises(TrainingDiverged,
+                       match=r"epoch 1: weight reached [0-9.]+e\+07, above 1e\+06"):
+        _fit(_rbm(), lr=1.0, checkpoint=path, transforms=[Runaway(1e7)])
+    assert not path.exists()
+    # 3e4 per step: 9 steps reach 2.7e5 (at most twice that with momentum) and run on
+    rbm = _rbm()
+    _fit(rbm, lr=1.0, checkpoint=path, transforms=[Runaway(3e4)])
+    assert 2.7e5 <= float(rbm.weight.detach().abs().max()) <= 1e6
+    assert path.exists()
+
+
 @pytest.mark.parametrize("momentum", [1.0, 5.0, -0.1])
 def test_momentum_outside_zero_one_is_refused(momentum):
     with pytest.raises(ValueError, match="momentum"):

@@ -55,8 +55,14 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "harmonium.fit-checkpoint"
 
 
+#: largest magnitude a weight (a coupling) may reach before training counts as diverged:
+#: a parameter still finite but this large means energy gaps of a million nats
+MAX_COUPLING = 1e6
+
+
 class TrainingDiverged(ValueError):
-    """Raised when a parameter becomes NaN or infinite; nothing is saved."""
+    """Raised when a parameter becomes NaN or infinite, or a weight exceeds
+    :data:`MAX_COUPLING` in magnitude; nothing is saved."""
 
 
 class Task:
@@ -223,12 +229,21 @@ class _Run:
 
 
 def _check_finite(model, epoch: int, hint: str) -> None:
+    """Raise :class:`TrainingDiverged` on a non-finite parameter or a runaway coupling."""
     for name, p in model.named_parameters():
         if not torch.isfinite(p).all():
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch}: {name} became NaN or infinite; "
                 f"{hint}. Nothing was saved for this epoch."
             )
+        if name.rsplit(".", 1)[-1] == "weight" and p.numel():
+            largest = float(p.detach().abs().max())
+            if largest > MAX_COUPLING:
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch}: {name} reached {largest:.4g}, "
+                    f"above {MAX_COUPLING:.0e} (couplings that large make every unit's "
+                    f"conditional deterministic); {hint}. Nothing was saved for this epoch."
+                )
 
 
 def _epoch(loop: Loop, task, source, run: _Run, bar) -> int:
