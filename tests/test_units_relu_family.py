@@ -261,8 +261,6 @@ def test_bad_input_is_named():
     for cls in KINDS.values():
         with pytest.raises(ValueError, match=">="):
             cls(0)
-        with pytest.raises(TypeError, match="independent-units"):
-            cls(2).fit_independent(torch.ones(3, 2))
         with pytest.raises(ValueError, match=f"finite for {cls.__name__}"):
             cls(2).check_support(torch.tensor([[0.0, math.nan]]))
 

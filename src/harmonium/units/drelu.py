@@ -21,6 +21,7 @@ import torch
 
 from harmonium._numerics import check_positive_int
 from harmonium.parallel import uniform_like
+from harmonium.units._fit_relu import fit_drelu
 from harmonium.units.base import Units
 from harmonium.units.relu import (
     MIN_PRECISION,
@@ -133,10 +134,6 @@ class _DoubleReLU(Units):
         start[:2] = 0.0
         return start
 
-    def fit_independent(self, x):
-        raise TypeError(f"{type(self).__name__} units have no fitted independent-units model "
-                        "(the AIS base fitted to data); pass base=None or a ready layer to ais")
-
 
 class DReLU(_DoubleReLU):
     """``n`` double-ReLU units: real ``h`` with a Gaussian of its own on each side of zero.
@@ -150,9 +147,9 @@ class DReLU(_DoubleReLU):
     :class:`~harmonium.units.XReLU` are the same energy under better-conditioned
     parameters for training.
 
-    These are meant as hidden units. As visible units they sample, train and save,
-    but there is no fitted independent-units model for them
-    (:meth:`fit_independent` raises), so AIS needs ``base=None`` or a ready layer.
+    Meant as hidden units; as visible units they sample, train and save, and
+    :meth:`fit_independent` gives the AIS base fitted to data (maximum likelihood,
+    :mod:`harmonium.units._fit_relu`).
 
     Parameters
     ----------
@@ -169,6 +166,9 @@ class DReLU(_DoubleReLU):
 
     def drelu_params(self) -> torch.Tensor:
         return self.params
+
+    def fit_independent(self, x):
+        return DReLU.from_params(fit_drelu(x), requires_grad=False)
 
     def project_(self) -> None:
         with torch.no_grad():
@@ -262,6 +262,10 @@ class _SharedFieldReLU(_DoubleReLU):
         theta = (theta_p * gamma_m + theta_m * gamma_p) / total
         delta = gamma * (theta_p - theta_m) / total
         return torch.stack([theta, delta, gamma, cls._asymmetry(gamma_p, gamma_m)])
+
+    def fit_independent(self, x):
+        return type(self).from_params(self.params_from_drelu(fit_drelu(x)),
+                                      requires_grad=False)
 
     def to_drelu(self) -> DReLU:
         """The :class:`DReLU` layer with this energy (a detached copy)."""

@@ -46,8 +46,8 @@ class PReLU(_SharedFieldReLU):
     standard normal. There is no separate leaky-ReLU class: a leaky ReLU is a pReLU
     with ``delta = 0`` (see the module docstring).
 
-    Meant as hidden units, like :class:`~harmonium.units.DReLU` (as visible units AIS
-    needs ``base=None`` or a ready layer: :meth:`fit_independent` raises).
+    Meant as hidden units, like :class:`~harmonium.units.DReLU` (as visible units,
+    :meth:`fit_independent` gives the maximum-likelihood AIS base).
 
     Parameters
     ----------

@@ -153,9 +153,9 @@ class ReLU(_BiasPrecision):
     follows ``N((theta + I) / gamma, 1 / gamma)`` truncated to ``h >= 0``: its ``cgf``,
     mean and variance are closed forms (see the module docstring) and samples are exact.
 
-    These are meant as hidden units. As visible units they sample, train and save,
-    but there is no fitted independent-units model for them
-    (:meth:`fit_independent` raises), so AIS needs ``base=None`` or a ready layer.
+    Meant as hidden units; as visible units they sample, train and save, and
+    :meth:`fit_independent` gives the AIS base fitted to data (maximum likelihood,
+    :mod:`harmonium.units._fit_relu`).
 
     Parameters
     ----------
@@ -202,8 +202,9 @@ class ReLU(_BiasPrecision):
                                                                       strict=True)], coefs)
 
     def fit_independent(self, x):
-        raise TypeError("ReLU units have no fitted independent-units model (the AIS base "
-                        "fitted to data); pass base=None or a ready layer to ais")
+        from harmonium.units._fit_relu import fit_relu  # it builds on this module
+
+        return ReLU.from_params(fit_relu(x), requires_grad=False)
 
     def project_(self) -> None:
         with torch.no_grad():

@@ -35,8 +35,8 @@ class XReLU(_SharedFieldReLU):
     docstring; :meth:`to_drelu` and :meth:`from_drelu` convert. The default (all zero,
     ``gamma = 1``) is the standard normal.
 
-    Meant as hidden units, like :class:`~harmonium.units.DReLU` (as visible units AIS
-    needs ``base=None`` or a ready layer: :meth:`fit_independent` raises).
+    Meant as hidden units, like :class:`~harmonium.units.DReLU` (as visible units,
+    :meth:`fit_independent` gives the maximum-likelihood AIS base).
 
     Parameters
     ----------
