@@ -239,7 +239,7 @@ def test_unknown_ids_fall_back_to_the_bias_model(small_model):
     rec = small_model
     b = rec.bias_
     pred = rec.predict(["dora", "ann", "dora"], ["x", "nope", "nope"])
-    np.testing.assert_allclose(pred, [b.global_mean + b.item[0], b.global_mean + b.user[0],
+    np.testing.assert_allclose(pred, [b.item_mean[0], b.global_mean + b.user[0],
                                       np.mean(TRIPLES[2])])
 
 

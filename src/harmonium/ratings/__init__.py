@@ -21,7 +21,7 @@ The estimator that learns from ratings is :class:`harmonium.RBMRecommender`
 (:mod:`harmonium.tasks.recommend`).
 """
 
-from harmonium.ratings.bias import BiasModel, fit_biases
+from harmonium.ratings.bias import BiasModel, fit_biases, shrunk_item_means
 from harmonium.ratings.blend import Blend, blend
 from harmonium.ratings.columns import RATING_COLUMNS, RatingsData
 from harmonium.ratings.evaluation import error_groups, evaluate_recommender, ranking_metrics
@@ -44,5 +44,6 @@ __all__ = [
     "load_titles",
     "ranking_metrics",
     "rating_metrics",
+    "shrunk_item_means",
     "split_ratings",
 ]

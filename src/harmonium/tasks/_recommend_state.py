@@ -77,7 +77,9 @@ def bias_state(biases: Biases) -> dict:
     """The bias model as a state: the global mean and float64 offset tensors."""
     return {"global_mean": float(biases.global_mean),
             "user": torch.from_numpy(np.ascontiguousarray(biases.user, dtype=np.float64)),
-            "item": torch.from_numpy(np.ascontiguousarray(biases.item, dtype=np.float64))}
+            "item": torch.from_numpy(np.ascontiguousarray(biases.item, dtype=np.float64)),
+            "item_mean": torch.from_numpy(np.ascontiguousarray(biases.cold_user_means(),
+                                                               dtype=np.float64))}
 
 
 def saved_biases(state: dict, n_users: int, n_items: int) -> Biases | None:
@@ -87,11 +89,14 @@ def saved_biases(state: dict, n_users: int, n_items: int) -> Biases | None:
     bias = state_value(state, "bias", dict, owner=_OWNER)
     mu = state_value(bias, "global_mean", float, owner=f"{_OWNER} bias")
     offsets = []
-    for key, n in (("user", n_users), ("item", n_items)):
+    # "item_mean" (the unknown-user prediction) came later: older files predict mu + b_i
+    keys = ("user", "item", "item_mean") if "item_mean" in bias else ("user", "item")
+    for key in keys:
+        n = n_users if key == "user" else n_items
         t = state_value(bias, key, torch.Tensor, owner=f"{_OWNER} bias")
         if not t.dtype.is_floating_point or tuple(t.shape) != (n,) or not (
                 math.isfinite(mu) and torch.isfinite(t).all()):
-            raise ValueError(f"the {_OWNER} bias model's {key!r} offsets must be {n} finite "
+            raise ValueError(f"the {_OWNER} bias model's {key!r} values must be {n} finite "
                              f"floats and its global mean finite, got {t.dtype} of shape "
                              f"{tuple(t.shape)}")
         offsets.append(t.cpu().numpy().astype(np.float64))

@@ -105,7 +105,8 @@ class RBMRecommender:
     bias_ : harmonium.ratings.bias.Biases
         The fitted bias model ``mu + b_u + b_i`` over the known users and items: the
         fallback for pairs the RBM cannot score (an unknown item gets ``mu + b_u``, an
-        unknown user ``mu + b_i``); :attr:`baseline_` wraps it as an estimator.
+        unknown user the item's shrunk mean rating, ``bias_.item_mean``);
+        :attr:`baseline_` wraps it as an estimator.
     history_ : list of dict
         Per epoch: ``epoch``, ``cd_steps``, ``seconds`` and ``val_rmse`` if validating.
     best_epoch_ : int or None
@@ -308,7 +309,8 @@ class RBMRecommender:
         users, items : array-like, shape (n,)
             Ids; unknown ones never raise: the fitted bias model (:attr:`bias_`) scores
             them, an unknown item with ``mu + b_u`` (the user's shrunk offset), an
-            unknown user with ``mu + b_i``, both unknown with the global mean ``mu``.
+            unknown user with the item's mean rating shrunk toward ``mu``
+            (:func:`~harmonium.ratings.shrunk_item_means`), both unknown with ``mu``.
 
         Returns
         -------
@@ -329,8 +331,8 @@ class RBMRecommender:
         Parameters
         ----------
         user : hashable
-            A user id; an unknown user gets the items with the highest bias-model
-            prediction ``mu + b_i``.
+            A user id; an unknown user gets the items with the highest shrunk mean
+            rating (the bias model's prediction for an unknown user).
         k : int
             Number of items (fewer if fewer are available).
         exclude_rated : bool
