@@ -27,13 +27,15 @@ held-out pairs flagged as rated (random and temporal protocols). No hyper-parame
 was tuned on a test part.
 
 Run: python benchmarks/movielens.py [--seeds N] [--first-seed S] [--protocols ...] [--quick]
-[--data PATH] [--name NAME]; python benchmarks/movielens.py --merge A.json B.json joins the
-seeds of two runs of the same code into results/movielens.json.
+[--data PATH] [--name NAME]; python benchmarks/movielens.py --merge A.json B.json [...] joins
+the seeds of runs of the same code into results/movielens.json (a run's "note", if any,
+goes into the table's header).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -243,7 +245,8 @@ def write_markdown(result, path):
              "shared 2-core machine (fit times are medians, noisy)." + (
                  f" Only {fewest} to {len(result['seeds'])} seeds per protocol, not 5, to "
                  "fit this machine's time budget (`--seeds 5` runs the full protocol)."
-                 if fewest < 5 else ""), ""]
+                 if fewest < 5 else "") + (f" {result['note']}" if result.get("note") else ""),
+             ""]
     for protocol, res in result["results"].items():
         order = sorted(res.items(), key=lambda kv: -kv[1]["rmse"]["mean"])
         lines += [f"## Protocol: {protocol} (seeds {by_protocol[protocol]})", "",
@@ -315,16 +318,20 @@ def main():
     p.add_argument("--only-conditional", action="store_true",
                    help=f"fit only the {CONDITIONAL_TRAIN!r} model (to add it to a run)")
     p.add_argument("--name", default=None, help="results file stem (default movielens)")
-    p.add_argument("--merge", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
-                   help="join two results files into results/movielens.json and stop")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="RESULTS",
+                   help="join results files (two or more) into results/movielens.json "
+                        "and stop")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--protocols", nargs="+", default=["random", "temporal", "users"])
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     if args.merge:
-        first, second = (json.loads(f.read_text()) for f in args.merge)
-        (RESULTS / "movielens.json").write_text(json.dumps(merge_results(first, second),
-                                                           indent=1))
+        if len(args.merge) < 2:
+            p.error("--merge needs two or more results files")
+        runs = [json.loads(f.read_text()) for f in args.merge]
+        merged = functools.reduce(merge_results, runs)
+        merged["note"] = " ".join(run["note"] for run in runs if run.get("note"))
+        (RESULTS / "movielens.json").write_text(json.dumps(merged, indent=1))
         rewrite_markdown(RESULTS / "movielens.json")
         return
     if args.quick:

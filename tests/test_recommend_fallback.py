@@ -116,20 +116,17 @@ def test_unknown_ids_use_the_known_side(model):
                                [mu + b_u[0] + b_i[0], cold["y"]], atol=1e-9)
 
 
-def test_unknown_user_ranks_items_by_shrunk_item_mean(model):
-    # TRIPLES' item means (2, 2, 2.5) spread less than noise explains: all get mu
+def test_unknown_user_ranks_items_by_item_offset(model):
+    # ranked (and scored) by mu + b_i, which ranks better than the shrunk means
+    # predict gives such a user (see BiasModel.recommend_many)
+    for ids, scores in [model.recommend("dora", k=3),
+                        model.baseline_.recommend_many(["dora"], k=3)[0]]:
+        offsets = model.bias_.item
+        assert ids.tolist() == [["x", "y", "z"][j] for j in np.argsort(-offsets, kind="stable")]
+        np.testing.assert_allclose(scores, model.global_mean_ + np.sort(offsets)[::-1])
+    # TRIPLES' item means (2, 2, 2.5) spread less than noise explains: predict gives mu
     np.testing.assert_allclose(list(_shrunk_means_by_hand(*TRIPLES[1:]).values()), 15 / 7)
-    items = ["b", "a", "c", "a", "c", "a"]
-    ratings = [2.0, 4.0, 1.0, 5.0, 1.5, 4.5]
-    cold = _shrunk_means_by_hand(items, ratings)
-    best = sorted(cold, key=lambda item: -cold[item])
-    assert best == ["a", "b", "c"] and len(set(cold.values())) == 3
-    m = BiasModel().fit(["u", "v", "u", "w", "v", "x"], items, ratings)
-    ids, scores = m.recommend_many(["nobody"], k=3)[0]
-    assert ids.tolist() == best
-    np.testing.assert_allclose(scores, [cold[item] for item in best])
-    ids, scores = model.recommend("dora", k=3)  # the recommender's own, all at mu
-    np.testing.assert_allclose(scores, 15 / 7)
+    np.testing.assert_allclose(model.predict(["dora"] * 3, ["x", "y", "z"]), 15 / 7)
 
 
 def test_fallback_is_clipped_to_the_scale():

