@@ -6,7 +6,7 @@ import torch
 import harmonium
 from harmonium import RBM
 from harmonium.partition import log_likelihood_exact, log_partition_exact
-from harmonium.units import Bernoulli, Categorical, Gaussian, Spin
+from harmonium.units import Bernoulli, Categorical, DReLU, Gaussian, PReLU, Spin, XReLU
 from random_models import random_rbm
 
 
@@ -221,6 +221,39 @@ def test_check_proper_agrees_with_the_joint_precision_matrix(nv, nh):
         else:
             with pytest.raises(ValueError, match="improper"):
                 rbm.check_proper()
+
+
+@pytest.mark.parametrize("kind", [DReLU, PReLU, XReLU])
+def test_check_proper_bounds_units_with_two_precisions(kind):
+    """One Gaussian visible (gamma_v = 1) and one dReLU hidden unit, precisions 0.5 and 4.
+
+    On the side of h with precision gamma the quadratic part is (v^2 + gamma h^2) / 2
+    - w v h, curved upward iff w^2 < gamma: proper iff w^2 < 0.5. The check passes
+    below 0.5 and raises above 4 (where the energy along the bad direction falls
+    without bound, whatever its sign); in between it does not decide.
+    """
+    hidden = DReLU.from_params(torch.tensor([[0.0], [0.0], [0.5], [4.0]]))
+    if kind is not DReLU:
+        hidden = kind.from_drelu(hidden)
+    rbm = RBM(Gaussian(1), hidden)
+    torch.testing.assert_close(torch.stack(rbm.hidden.precision_range()),
+                               torch.tensor([[0.5], [4.0]]))
+    for w, verdict in [(0.6, "proper"), (1.5, "undecided"), (2.1, "improper")]:
+        with torch.no_grad():
+            rbm.weight.fill_(w)
+        if verdict == "improper":
+            with pytest.raises(ValueError, match="improper"):
+                rbm.check_proper()
+            # the oracle: the joint energy along (v, h) = t (w, 1) and t (-w, -1) falls
+            # like -t^2 (w^2 - gamma) / 2 on both sides: no normaliser exists
+            for sign in (1.0, -1.0):
+                t = torch.tensor([10.0, 100.0])[:, None]
+                v, h = sign * w * t, sign * t
+                energy = (rbm.visible.energy(v) + rbm.hidden.energy(h)
+                          - (v * h * w).sum(1)).detach()
+                assert energy[1] < 50 * energy[0] < 0
+        else:
+            rbm.check_proper()
 
 
 def test_a_bounded_layer_makes_any_coupling_proper():

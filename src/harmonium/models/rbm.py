@@ -23,16 +23,19 @@ from harmonium.units import Units
 __all__ = ["RBM"]
 
 
-def _quadratic_precision(layer: Units) -> torch.Tensor | None:
-    """Flat precisions of a layer of unbounded real units with energy ``gamma x^2 / 2 - ...``.
+def _schur_complement(gv: torch.Tensor, gh: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``diag(gamma_h) - W' diag(gamma_v)^-1 W``, or its twin on the smaller side.
 
-    ``None`` for layers whose states or means are bounded (Bernoulli, Spin,
-    Categorical) or that have no ``precision`` parameter: with such a layer on one
-    side, every coupling gives a proper joint distribution.
+    Positive definite iff ``[[diag(gamma_v), -W], [-W', diag(gamma_h)]]`` is (the
+    precisions being positive).
     """
-    if layer.mean_bounds is not None or "precision" not in layer.param_names:
-        return None
-    return layer.params[layer.param_names.index("precision")].detach().flatten()
+    if gh.numel() > gv.numel():
+        gv, gh, w = gh, gv, w.T
+    return torch.diag(gh) - w.T @ (w / gv[:, None])
+
+
+def _positive_definite(m: torch.Tensor) -> bool:
+    return torch.linalg.cholesky_ex(m).info == 0
 
 
 def _unflatten(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -212,23 +215,32 @@ class RBM(nn.Module):
         visible side, whichever is smaller) is positive definite. Otherwise Gibbs
         chains grow without bound and end in infinities and NaN.
 
+        Units whose precision differs on the two sides of zero (dReLU, pReLU, xReLU)
+        give each unit a range (:meth:`~harmonium.units.Units.precision_range`). The
+        joint is proper when the matrix is positive definite with the smaller
+        precisions, and improper (this raises) when it is indefinite even with the
+        larger ones: its direction of non-positive curvature, or its negative, then
+        has non-positive energy curvature whatever signs it takes. In between,
+        propriety depends on those signs and is not decided here (no error).
+
         Raises
         ------
         ValueError
             Naming the smallest eigenvalue and the remedy.
         """
-        gv, gh = _quadratic_precision(self.visible), _quadratic_precision(self.hidden)
-        if gv is None or gh is None:
+        ranges = self.visible.precision_range(), self.hidden.precision_range()
+        if ranges[0] is None or ranges[1] is None:
             return
+        (low_v, high_v), (low_h, high_h) = ranges
         w = self._w2d().detach()
-        if bool((gv <= 0).any() or (gh <= 0).any()):
-            reason = f"a precision is {min(gv.min().item(), gh.min().item()):.4g} <= 0"
+        if bool((low_v <= 0).any() or (low_h <= 0).any()):
+            reason = f"a precision is {min(low_v.min().item(), low_h.min().item()):.4g} <= 0"
+        elif _positive_definite(_schur_complement(low_v, low_h, w)):
+            return
         else:
-            if gh.numel() > gv.numel():  # the complement on the smaller side
-                gv, gh, w = gh, gv, w.T
-            schur = torch.diag(gh) - w.T @ (w / gv[:, None])
-            if torch.linalg.cholesky_ex(schur).info == 0:
-                return
+            schur = _schur_complement(high_v, high_h, w)
+            if _positive_definite(schur):
+                return  # proper or not depending on the signs: not decided here
             reason = (f"the couplings are too strong for the precisions (the Schur "
                       f"complement's smallest eigenvalue is "
                       f"{torch.linalg.eigvalsh(schur).min().item():.4g})")

@@ -225,6 +225,25 @@ class Units(nn.Module):
     #: when unbounded: ``(0, 1)`` for Bernoulli and Categorical units.
     mean_bounds: tuple[float, float] | None = None
 
+    def precision_range(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The smallest and largest quadratic precision of each unit, or ``None``.
+
+        For unbounded real units whose energy grows as ``gamma x^2 / 2`` (``gamma``
+        may differ on the two sides of zero): the two bounds :meth:`harmonium.RBM.
+        check_proper` tests the joint distribution with. ``None`` for bounded units
+        (any coupling then gives a proper joint) and for units with no such precision.
+        This default reads a parameter named ``precision`` (Gaussian, ReLU).
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor) or None
+            Each detached, shape (n_units,).
+        """
+        if self.mean_bounds is not None or "precision" not in self.param_names:
+            return None
+        gamma = self.params[self.param_names.index("precision")].detach().flatten()
+        return gamma, gamma
+
     def energy_grad_(self, out: torch.Tensor, states, coefs) -> None:
         """Write ``d/dparams sum_k sum_b coefs[k][b] E(states[k][b])`` into ``out``.
 

@@ -128,6 +128,11 @@ class _DoubleReLU(Units):
                                           -0.5 * p_pos * pos[2], -0.5 * p_neg * neg[2]], 1))
         self._pull_back(out, stats, coefs)
 
+    def precision_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per unit, the smaller and the larger of ``gamma_p`` and ``gamma_m``."""
+        gamma_p, gamma_m = self.drelu_params().detach()[2:]
+        return torch.minimum(gamma_p, gamma_m), torch.maximum(gamma_p, gamma_m)
+
     def annealing_start(self) -> torch.Tensor:
         """Both fields zeroed, the precisions kept: shape (4, n)."""
         start = self.params.detach().clone()
@@ -211,9 +216,9 @@ class _SharedFieldReLU(_DoubleReLU):
     def gamma(self) -> torch.Tensor:
         """The harmonic mean ``gamma`` of each unit's two precisions, shape (n,).
 
-        Not named ``precision``: :meth:`harmonium.RBM.check_proper` reads a parameter
-        of that name as the one precision of a Gaussian-like unit, and the harmonic
-        mean exceeds the smaller precision, which decides propriety.
+        Not named ``precision``: a parameter of that name reads as the one precision
+        of a Gaussian-like unit (:meth:`~harmonium.units.Units.precision_range`), and
+        the harmonic mean lies between the two precisions that bound propriety.
         """
         return self.params[2]
 
