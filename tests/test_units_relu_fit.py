@@ -17,6 +17,7 @@ from harmonium import RBM
 from harmonium.partition import ais
 from harmonium.units import Bernoulli, DReLU, PReLU, ReLU, XReLU
 from harmonium.units.base import SMOOTHING
+from harmonium.units.relu import MIN_PRECISION
 from relu_quadrature import log_quad_half
 
 TWO_SIDED = {"drelu": DReLU, "prelu": PReLU, "xrelu": XReLU}
@@ -85,17 +86,20 @@ def test_drelu_fit_recovers_the_parameters_that_drew_the_data():
     torch.testing.assert_close(fitted[[1, 3], 2], truth[[1, 3], 2], rtol=0.03, atol=0.0)
 
 
-@pytest.mark.parametrize("data", [torch.zeros(40, 2), torch.rand(40, 2) + 0.1,
-                                  -torch.rand(40, 2)])
-def test_one_sided_or_constant_data_give_a_proper_finite_layer(data):
-    data = data.double()
-    for kind in (DReLU, PReLU, XReLU) + ((ReLU,) if (data >= 0).all() else ()):
-        fitted = kind(2).double().fit_independent(data)
-        zeros = torch.zeros(1, 2, dtype=torch.float64)
-        assert torch.isfinite(fitted.params).all()
-        assert torch.isfinite(fitted.cgf(zeros)).all()
-        # the pseudo-samples keep the fitted mean a shrunk data mean
-        assert (fitted.mean_from_inputs(zeros)[0] - data.mean(0)).abs().max() < 0.1
+@pytest.mark.parametrize("seed", range(20))
+def test_one_sided_or_constant_data_give_a_proper_finite_layer(seed):
+    g = torch.Generator().manual_seed(seed)
+    uniform = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    for data in (torch.zeros(40, 2, dtype=torch.float64), uniform + 0.1, -uniform):
+        for kind in (DReLU, PReLU, XReLU) + ((ReLU,) if (data >= 0).all() else ()):
+            fitted = kind(2).double().fit_independent(data)
+            zeros = torch.zeros(1, 2, dtype=torch.float64)
+            assert torch.isfinite(fitted.params).all()
+            assert torch.isfinite(fitted.cgf(zeros)).all()
+            low, _ = fitted.precision_range() if kind is not ReLU else (fitted.precision,) * 2
+            assert (low >= MIN_PRECISION * (1 - 1e-9)).all()
+            # the pseudo-samples keep the fitted mean a shrunk data mean
+            assert (fitted.mean_from_inputs(zeros)[0] - data.mean(0)).abs().max() < 0.1
 
 
 def _exact_log_z(rbm):

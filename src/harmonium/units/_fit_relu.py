@@ -8,7 +8,10 @@ half-Gaussian piece on ``h >= 0`` with log-partition ``L(phi, gamma)``
 unit has two such pieces, the negative one mirrored to ``h >= 0`` (field
 ``phi_m = -theta_m``, data ``-min(h, 0)``), and its log-partition is their
 ``logaddexp``. Both objectives are concave in ``(phi, gamma)``; they are maximised
-here by L-BFGS over ``(phi, log gamma)``, started from the moment-matched Gaussian.
+here by L-BFGS over ``(phi, log(gamma - MIN_PRECISION))``, started from the
+moment-matched Gaussian: precisions stay above the floor that training keeps too
+(:data:`harmonium.units.relu.MIN_PRECISION`), which only binds for a side with almost
+no data (where a vanishing precision would put a pReLU's asymmetry at its edge).
 
 As for the other unit types (:data:`harmonium.units.base.SMOOTHING`), the data carry
 ``SMOOTHING`` pseudo-samples of the standard normal (for ReLU: of its absolute value),
@@ -23,7 +26,7 @@ import math
 import torch
 
 from harmonium.units.base import SMOOTHING
-from harmonium.units.relu import half_piece
+from harmonium.units.relu import MIN_PRECISION, half_piece
 
 # E[max(z, 0)] and E[max(z, 0)^2] of a standard normal z: each mirrored side's moments
 _HALF_MEAN, _HALF_SECOND = 1.0 / math.sqrt(2.0 * math.pi), 0.5
@@ -46,20 +49,21 @@ def _maximise(fields: torch.Tensor, precisions: torch.Tensor, objective) -> tupl
     Returns the maximising ``(fields, precisions)``, detached.
     """
     phi = fields.detach().clone().requires_grad_(True)
-    log_gamma = precisions.detach().log().requires_grad_(True)
-    opt = torch.optim.LBFGS([phi, log_gamma], max_iter=_ITERATIONS, tolerance_grad=1e-10,
+    excess = (precisions.detach() - MIN_PRECISION).clamp_min(MIN_PRECISION)
+    log_excess = excess.log().requires_grad_(True)
+    opt = torch.optim.LBFGS([phi, log_excess], max_iter=_ITERATIONS, tolerance_grad=1e-10,
                             tolerance_change=1e-14, history_size=20,
                             line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = -objective(phi, log_gamma.exp()).sum()
+        loss = -objective(phi, MIN_PRECISION + log_excess.exp()).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         opt.step(closure)
-    return phi.detach(), log_gamma.detach().exp()
+    return phi.detach(), MIN_PRECISION + log_excess.detach().exp()
 
 
 def _gaussian_start(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
