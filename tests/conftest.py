@@ -27,9 +27,9 @@ if _WORKER:
 # choice, harmonium.threads.choose_threads, would reset it); subprocesses inherit it.
 os.environ.setdefault("HARMONIUM_THREADS", str(torch.get_num_threads()))
 
-# Tests that run for a minute or more start first: two workers then split them at the
-# start and fill the rest of the run with short tests, instead of one worker finishing
-# a long test alone at the end (the README examples alone: 45 s to 4 min).
+# The longest tests start first: two workers then split them at the start and fill
+# the rest of the run with short tests, instead of one worker finishing a long test
+# alone at the end (the README examples alone take about a minute).
 LONG_TESTS = (
     "test_readme_examples.py::test_every_example_runs_in_order",
     "test_demo_report.py::test_full_budget",

@@ -65,11 +65,11 @@ def _rated_mask(by_user, u: np.ndarray, n_items: int) -> np.ndarray:
 
 @torch.no_grad()
 def score_grid(est, u: np.ndarray) -> np.ndarray:
-    """Predicted rating of every known item for user indices ``u`` (distinct, -1 unknown).
+    """Ranking score of every known item for user indices ``u`` (distinct, -1 unknown).
 
-    Known users get the RBM's expected ratings, unknown ones the bias model's
-    ``mu + b_i`` (a ranking score: it ranks better than the shrunk item means that
-    ``predict`` gives such users; see :meth:`harmonium.ratings.BiasModel.recommend_many`).
+    Known users get the RBM's expected ratings (their predictions), unknown ones the
+    bias model's ``mu + b_i``, which ranks better than the shrunk item means that
+    ``predict`` gives such users (see :meth:`harmonium.ratings.BiasModel.recommend_many`).
 
     Returns
     -------

@@ -74,7 +74,8 @@ def saved_table(state: dict, n_levels: int, n_units: int, orientation: str) -> R
 
 
 def bias_state(biases: Biases) -> dict:
-    """The bias model as a state: the global mean and float64 offset tensors."""
+    """The bias model as a state: the global mean, float64 offset tensors and the
+    unknown-user item means."""
     return {"global_mean": float(biases.global_mean),
             "user": torch.from_numpy(np.ascontiguousarray(biases.user, dtype=np.float64)),
             "item": torch.from_numpy(np.ascontiguousarray(biases.item, dtype=np.float64)),

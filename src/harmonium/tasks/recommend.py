@@ -331,8 +331,10 @@ class RBMRecommender:
         Parameters
         ----------
         user : hashable
-            A user id; an unknown user gets the items with the highest shrunk mean
-            rating (the bias model's prediction for an unknown user).
+            A user id; an unknown user gets the items with the highest ``b_i``, scored
+            ``mu + b_i`` (a better ranking for such users than the shrunk item means
+            :meth:`predict` gives them; see
+            :meth:`harmonium.ratings.BiasModel.recommend_many`).
         k : int
             Number of items (fewer if fewer are available).
         exclude_rated : bool

@@ -228,7 +228,7 @@ class _Run:
             self.task_state = None
 
 
-def _check_finite(model, epoch: int, hint: str) -> None:
+def _check_diverged(model, epoch: int, hint: str) -> None:
     """Raise :class:`TrainingDiverged` on a non-finite parameter or a runaway coupling."""
     for name, p in model.named_parameters():
         if not torch.isfinite(p).all():
@@ -291,7 +291,7 @@ def _epochs(loop: Loop, task, source, run: _Run, bar) -> None:
         if device.type == "cuda":  # the epoch's kernels are queued, not yet run
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - tic
-        _check_finite(task.model, epoch + 1, loop.divergence_hint)
+        _check_diverged(task.model, epoch + 1, loop.divergence_hint)
         if loop.scheduler is not None and not loop.per_update_schedule:
             loop.scheduler.step()
         record = {"epoch": len(run.history) + 1, "seconds": seconds,
